@@ -1,0 +1,163 @@
+"""The ``hpobench-rl-cl`` command line. Every command is a thin layer over :mod:`hpobench_rl_cl.api`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import UserError
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+
+
+def _config_file(path: str) -> dict[str, Any]:
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        config = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: malformed YAML/JSON: {getattr(error, 'problem', error)}") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: a configuration must be a mapping of hyperparameter: value")
+    return config
+
+
+def _fmt(value: float) -> str:
+    return f"{value:9.2f}"
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    test, budget = summary["test"], summary["budget"]
+    print(f"\nstudy {summary['study_id']}  (protocol hash {summary['protocol_hash']})")
+    print(f"{'on the test seeds':<22}{'mean':>9}{'IQM':>10}{'std':>10}   tuning score")
+    for role in ("hand-tuned", "incumbent"):
+        tuning = f"{summary['incumbent']['tuning_score']:.2f}" if role == "incumbent" else "-"
+        print(f"{role:<22}{_fmt(test[role]['mean'])} {_fmt(test[role]['iqm'])} {_fmt(test[role]['std'])}   {tuning}")
+    print(f"budget used: {budget['used_full_runs']:g} of {budget['given_full_runs']:g} full-run equivalents, "
+          f"{budget['configurations']} configurations, {budget['tuning_env_steps']:,} tuning env steps, "
+          f"{budget['crashed_trials']} crashed trials")
+    print(f"hand-tuned source: {summary['hand_tuned']['source']}")
+
+
+def _add_execution(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", default="quick", help="smoke | quick | paper (default: quick)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel trials on a local Dask cluster")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda (auto: CUDA only for CNN policies)")
+    parser.add_argument("--store", default="runs", help="result store directory (default: runs)")
+    parser.add_argument("--results", default="results", help="export directory (default: results)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpobench-rl-cl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="tune a protocol, then test incumbent and hand-tuned on the test seeds")
+    run.add_argument("protocol", nargs="?", default="ppo-cartpole", help="protocol name or YAML path")
+    run.add_argument("--optimizer", default="random", help="HPO tool (default: random)")
+    run.add_argument("--hpo-seed", type=int, default=0)
+    run.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://HOST:8786)")
+    run.add_argument("--scheduler-file", help="scheduler file of an existing Dask cluster")
+    run.add_argument("--study-name", help="study id (default: PROTOCOL-SCALE-OPTIMIZER-sSEED)")
+    _add_execution(run)
+
+    commands.add_parser("list", help="shipped protocols and their estimated cost at each scale")
+
+    show = commands.add_parser("show", help="a study's trials, incumbent and test scores")
+    show.add_argument("study")
+    show.add_argument("--store", default="runs")
+    show.add_argument("--json", action="store_true", help="print the whole record as JSON")
+
+    evaluate = commands.add_parser("evaluate", help="a configuration (file or hand-tuned) on a protocol's seeds")
+    evaluate.add_argument("protocol")
+    evaluate.add_argument("--config", required=True, help="YAML/JSON file of hyperparameters, or 'hand-tuned'")
+    evaluate.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: the tuning seeds)")
+    evaluate.add_argument("--audit", action="store_true",
+                          help="allow your own configuration on test seeds, recorded as an audit run")
+    _add_execution(evaluate)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> None:
+    from . import api
+
+    summary = api.run_study(
+        args.protocol, scale=args.scale, optimizer=args.optimizer, hpo_seed=args.hpo_seed, workers=args.workers,
+        store=args.store, results=args.results, device=args.device, scheduler=args.scheduler,
+        scheduler_file=args.scheduler_file, study_name=args.study_name, progress=not args.no_progress,
+    )
+    print_summary(summary)
+
+
+def _list(_: argparse.Namespace) -> None:
+    from . import api
+
+    print(f"{'protocol':<18}" + "".join(f"{s + ' (steps, core-h)':>28}" for s in ("smoke", "quick", "paper")))
+    for row in api.list_protocols():
+        cells = "".join(f"{row[s]['env_steps']:>16,.0f} {row[s]['core_hours']:>10.2f}" for s in ("smoke", "quick", "paper"))
+        print(f"{row['name']:<18}{cells}")
+    print("core-h: single-core hours, estimated from measured SB3 speeds on 2-core machines; divide by --workers")
+
+
+def _show(args: argparse.Namespace) -> None:
+    from . import api
+
+    record = api.show_study(args.study, args.store)
+    if args.json:
+        print(json.dumps(record, indent=2, default=str))
+        return
+    print(f"{'phase':<9}{'role':<11}{'seed':>5}{'steps':>9}{'score':>10}  status   config")
+    for t in record["trials"]:
+        audit = " (audit)" if t["audit"] else ""
+        print(f"{t['phase']:<9}{t['role']:<11}{t['seed']:>5}{t['budget_steps']:>9}{t['score']:>10.2f}  "
+              f"{t['status']:<8} {t['config_hash']}{audit}")
+    if record["summary"]:
+        print(f"incumbent: {json.dumps(record['summary']['incumbent']['config'], sort_keys=True)}")
+        print_summary(record["summary"])
+    else:
+        print("(study not finished: rerun its command to resume it)")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from . import api
+
+    config = "hand-tuned" if args.config == "hand-tuned" else _config_file(args.config)
+    outcome = api.evaluate(
+        args.protocol, config, scale=args.scale, seeds=args.seeds, audit=args.audit, workers=args.workers,
+        store=args.store, results=args.results, device=args.device, progress=not args.no_progress,
+    )
+    label = " AUDIT RUN (not a test result)" if outcome["audit"] else ""
+    print(f"{outcome['role']} on {outcome['phase']} seeds{label}: mean {outcome['mean']:.2f}, "
+          f"IQM {outcome['iqm']:.2f}, std {outcome['std']:.2f}; per seed {outcome['scores']}")
+
+
+_COMMANDS = {"run": _run, "list": _list, "show": _show, "evaluate": _evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _COMMANDS[args.command](args)
+    except UserError as error:
+        print(f"hpobench-rl-cl: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hpobench-rl-cl: interrupted; finished trials are stored, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Tidy exports of the store under ``results/``: one row per trial, the columns in EXPORT_COLUMNS.
+
+These files, not the SQLite store, are what analysis and the leaderboard read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .sqlite_store import ResultStore
+
+DEFAULT_RESULTS_DIR = Path("results")
+
+#: column -> meaning (the export's documented schema; README "Result files" repeats it)
+EXPORT_COLUMNS = {
+    "study_id": "protocol-scale-optimizer-sHPOSEED",
+    "family": "rl or cl",
+    "protocol": "protocol name",
+    "scale": "smoke, quick or paper",
+    "protocol_hash": "hash of the resolved protocol the trial ran under",
+    "optimizer": "HPO tool of the study",
+    "hpo_seed": "the HPO tool's seed",
+    "phase": "tuning, test, or evaluate (a user's configuration on tuning seeds)",
+    "role": "tuning, incumbent, hand-tuned, or user",
+    "audit": "1 for an audit run on test seeds (not a valid test result)",
+    "eval_index": "order in which the tool asked for the configuration (tuning only)",
+    "config_id": "hash of the configuration",
+    "config": "the configuration, JSON",
+    "seed": "trial seed (every other seed derives from it)",
+    "fidelity": "fraction of a full run",
+    "budget_steps": "env steps trained",
+    "score": "mean return of the deterministic policy on the evaluation episodes",
+    "status": "ok or crashed (then score is the protocol's worst score)",
+    "error": "the error of a crashed trial",
+    "curve": "JSON list of [env_steps, score] checkpoints",
+    "wall_s": "wall-clock seconds of the trial",
+    "cpu_s": "CPU seconds of the trial",
+    "host": "JSON: host, cpu, gpu the trial ran on",
+    "notes": "JSON: adjustments made (e.g. buffer_size_clamped_from)",
+    "finished_at": "Unix time the trial was stored",
+}
+
+
+def trials_frame(store: ResultStore, study_id: str | None = None) -> pd.DataFrame:
+    rows = []
+    for t in store.trials(study_id):
+        rows.append({
+            "study_id": t["study_id"], "family": t["family"], "protocol": t["protocol_name"], "scale": t["scale"],
+            "protocol_hash": t["protocol_hash"], "optimizer": t["optimizer"], "hpo_seed": t["hpo_seed"],
+            "phase": t["phase"], "role": t["role"], "audit": t["audit"], "eval_index": t["eval_index"],
+            "config_id": t["config_hash"], "config": t["config_json"], "seed": t["seed"], "fidelity": t["fidelity"],
+            "budget_steps": t["budget_steps"], "score": t["score"], "status": t["status"], "error": t["error"],
+            "curve": t["curve_json"], "wall_s": t["wall_s"], "cpu_s": t["cpu_s"], "host": t["host_json"],
+            "notes": t["notes_json"], "finished_at": t["finished_at"],
+        })
+    return pd.DataFrame(rows, columns=list(EXPORT_COLUMNS))
+
+
+def export_study(store: ResultStore, study_id: str, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> list[Path]:
+    """Write ``results/<family>/<study_id>.{csv,parquet}`` and the study's summary JSON."""
+    study = store.study(study_id)
+    folder = Path(results_dir) / study["family"]
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = trials_frame(store, study_id)
+    paths = [folder / f"{study_id}.csv", folder / f"{study_id}.parquet", folder / f"{study_id}.summary.json"]
+    frame.to_csv(paths[0], index=False)
+    frame.to_parquet(paths[1], index=False)
+    paths[2].write_text(json.dumps({
+        "summary": json.loads(study["summary_json"]) if study["summary_json"] else None,
+        "provenance": json.loads(study["provenance_json"]),
+        "protocol": json.loads(study["protocol_json"]),
+    }, indent=2, sort_keys=True))
+    return paths

@@ -1,0 +1,217 @@
+"""The result store: one SQLite file in WAL mode, crash-safe and safe for concurrent writers.
+
+Each finished trial is committed on its own, so a killed run loses at most the trials still
+training. A trial is identified by (study, phase, role, configuration, seed, budget): storing it
+twice is a no-op, which is what makes re-running a command resume it. The sealing rule is also
+enforced here: a partial unique index allows one non-audit test trial per (study, role, seed).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import SealError, StoreError
+from ..trainers.base import TrialResult
+
+DEFAULT_STORE_DIR = Path("runs")
+DB_NAME = "hpobench.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS studies (
+    study_id TEXT PRIMARY KEY,
+    family TEXT NOT NULL,
+    protocol_name TEXT NOT NULL,
+    scale TEXT NOT NULL,
+    protocol_hash TEXT NOT NULL,
+    protocol_json TEXT NOT NULL,
+    optimizer TEXT NOT NULL,
+    hpo_seed INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    provenance_json TEXT NOT NULL,
+    summary_json TEXT
+);
+CREATE TABLE IF NOT EXISTS trials (
+    trial_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    study_id TEXT NOT NULL REFERENCES studies(study_id),
+    phase TEXT NOT NULL,
+    role TEXT NOT NULL,
+    audit INTEGER NOT NULL DEFAULT 0,
+    eval_index INTEGER,
+    config_hash TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    fidelity REAL NOT NULL,
+    budget_steps INTEGER NOT NULL,
+    score REAL NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    curve_json TEXT NOT NULL,
+    notes_json TEXT NOT NULL,
+    wall_s REAL NOT NULL,
+    cpu_s REAL NOT NULL,
+    host_json TEXT NOT NULL,
+    finished_at REAL NOT NULL,
+    UNIQUE (study_id, phase, role, config_hash, seed, budget_steps)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sealed_test_seed ON trials (study_id, role, seed)
+    WHERE phase = 'test' AND audit = 0;
+"""
+
+
+@dataclass(frozen=True)
+class TrialKey:
+    """Where a trial belongs and what it trains."""
+
+    study_id: str
+    phase: str  # tuning | test | evaluate
+    role: str  # tuning | incumbent | hand-tuned | user
+    config_hash: str
+    seed: int
+    budget_steps: int
+    audit: bool = False
+
+
+class ResultStore:
+    """All studies of one store directory. Open it with ``ResultStore(path)``."""
+
+    def __init__(self, directory: str | Path = DEFAULT_STORE_DIR) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / DB_NAME
+        self._connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self._connection.row_factory = sqlite3.Row
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._connection
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+
+    # studies -----------------------------------------------------------------------------------
+    def open_study(
+        self,
+        study_id: str,
+        *,
+        family: str,
+        protocol_name: str,
+        scale: str,
+        protocol_hash: str,
+        protocol_content: dict[str, Any],
+        optimizer: str,
+        hpo_seed: int,
+        provenance: dict[str, Any],
+    ) -> bool:
+        """Create the study, or check that the existing one was made from the same protocol.
+
+        Returns True when the study already existed (the run resumes it).
+        """
+        with self._transaction() as db:
+            row = db.execute("SELECT protocol_hash FROM studies WHERE study_id = ?", (study_id,)).fetchone()
+            if row is not None:
+                if row["protocol_hash"] != protocol_hash:
+                    raise StoreError(
+                        f"study {study_id!r} in {self.path} was made with protocol hash {row['protocol_hash']}, "
+                        f"but the protocol now hashes to {protocol_hash}: use another --store or --study-name"
+                    )
+                return True
+            db.execute(
+                "INSERT INTO studies VALUES (?,?,?,?,?,?,?,?,?,?,NULL)",
+                (
+                    study_id, family, protocol_name, scale, protocol_hash,
+                    json.dumps(protocol_content, sort_keys=True, default=str), optimizer, hpo_seed,
+                    time.time(), json.dumps(provenance, sort_keys=True),
+                ),
+            )
+            return False
+
+    def study(self, study_id: str) -> dict[str, Any]:
+        row = self._connection.execute("SELECT * FROM studies WHERE study_id = ?", (study_id,)).fetchone()
+        if row is None:
+            known = ", ".join(self.study_ids()) or "none"
+            raise StoreError(f"no study {study_id!r} in {self.path} (studies: {known})")
+        return dict(row)
+
+    def study_ids(self) -> list[str]:
+        return [r[0] for r in self._connection.execute("SELECT study_id FROM studies ORDER BY created_at")]
+
+    def save_summary(self, study_id: str, summary: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE studies SET summary_json = ? WHERE study_id = ?", (json.dumps(summary), study_id))
+
+    # trials ------------------------------------------------------------------------------------
+    def get(self, key: TrialKey) -> TrialResult | None:
+        """The stored result of this exact trial, if it ran already."""
+        row = self._connection.execute(
+            "SELECT * FROM trials WHERE study_id=? AND phase=? AND role=? AND config_hash=? AND seed=? AND budget_steps=?",
+            (key.study_id, key.phase, key.role, key.config_hash, key.seed, key.budget_steps),
+        ).fetchone()
+        return None if row is None else _result(row)
+
+    def check_seal(self, key: TrialKey) -> None:
+        """Refuse a second, different configuration in a role on a study's test seed."""
+        if key.phase != "test" or key.audit:
+            return
+        row = self._connection.execute(
+            "SELECT config_hash FROM trials WHERE study_id=? AND phase='test' AND role=? AND seed=? AND audit=0",
+            (key.study_id, key.role, key.seed),
+        ).fetchone()
+        if row is not None and row["config_hash"] != key.config_hash:
+            raise SealError(
+                f"test seed {key.seed} of study {key.study_id!r} already evaluated a {key.role} configuration "
+                f"({row['config_hash']}); evaluating another ({key.config_hash}) would be selecting on the test set "
+                "(ask for an audit run to record it as such)"
+            )
+
+    def put(self, key: TrialKey, config: dict[str, Any], fidelity: float, result: TrialResult, eval_index: int | None) -> None:
+        """Store a finished trial (idempotent: an already-stored trial is left as it is)."""
+        self.check_seal(key)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO trials (study_id, phase, role, audit, eval_index, config_hash, config_json, seed, "
+                "fidelity, budget_steps, score, status, error, curve_json, notes_json, wall_s, cpu_s, host_json, "
+                "finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    key.study_id, key.phase, key.role, int(key.audit), eval_index, key.config_hash,
+                    json.dumps(config, sort_keys=True), key.seed, fidelity, key.budget_steps, result.score,
+                    result.status, result.error, json.dumps(result.curve), json.dumps(result.notes),
+                    result.wall_s, result.cpu_s, json.dumps(result.host), time.time(),
+                ),
+            )
+
+    def trials(self, study_id: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT t.*, s.protocol_name, s.scale, s.protocol_hash, s.optimizer, s.hpo_seed, s.family " \
+                "FROM trials t JOIN studies s USING (study_id)"
+        args: tuple[Any, ...] = ()
+        if study_id is not None:
+            query += " WHERE study_id = ?"
+            args = (study_id,)
+        return [dict(r) for r in self._connection.execute(query + " ORDER BY trial_id", args)]
+
+
+def _result(row: sqlite3.Row) -> TrialResult:
+    return TrialResult(
+        score=row["score"],
+        status=row["status"],
+        curve=[tuple(p) for p in json.loads(row["curve_json"])],
+        wall_s=row["wall_s"],
+        cpu_s=row["cpu_s"],
+        error=row["error"],
+        notes=json.loads(row["notes_json"]),
+        host=json.loads(row["host_json"]),
+    )

@@ -1,0 +1,136 @@
+"""The SB3 backend: one trial = one ``learn()`` on one worker, then a deterministic evaluation.
+
+Seeds, all derived from the trial seed ``s`` (re-running a trial on the same machine gives the same
+score): SB3's ``set_random_seed(s)`` (Python, NumPy, torch, action spaces) through ``seed=s``; the
+training envs are seeded ``s, s+1, ...`` (one per parallel env); the separate evaluation env is
+seeded ``s + EVAL_SEED_OFFSET`` and re-seeded before every evaluation, so each learning-curve
+point and the final score are measured on the same episodes.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+import traceback
+from typing import Any, Sequence
+
+import numpy as np
+
+from .base import BACKENDS, TrainerBackend, TrainSpec, Trial, TrialResult
+
+EVAL_SEED_OFFSET = 1_000_000
+
+
+def _host() -> dict[str, Any]:
+    import torch
+
+    return {
+        "host": platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _make_envs(spec: TrainSpec, run_config: Any, seed: int):
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize
+
+    from .algorithms import register_env_families
+    from .envs import wrapper_for
+
+    register_env_families()
+    wrapper = wrapper_for(spec.env_id, run_config.wrapper_class)
+
+    def make(n_envs: int, env_seed: int):
+        env = make_vec_env(spec.env_id, n_envs=n_envs, seed=env_seed, wrapper_class=wrapper, env_kwargs=spec.env_kwargs)
+        return VecFrameStack(env, run_config.frame_stack) if run_config.frame_stack else env
+
+    train_env = make(run_config.n_envs, seed)
+    eval_env = make(1, seed + EVAL_SEED_OFFSET)
+    if run_config.normalize is not None:
+        train_env = VecNormalize(train_env, **run_config.normalize)
+        # Evaluation uses the training statistics, frozen, and reports unnormalized returns.
+        eval_env = VecNormalize(eval_env, training=False, norm_reward=False, **{
+            k: v for k, v in run_config.normalize.items() if k not in ("training", "norm_reward")
+        })
+    return train_env, eval_env
+
+
+def _evaluator(model: Any, train_env: Any, eval_env: Any, episodes: int, eval_seed: int):
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalization
+
+    def evaluate() -> float:
+        if isinstance(eval_env, VecNormalize):
+            sync_envs_normalization(train_env, eval_env)
+        eval_env.seed(eval_seed)
+        mean_return, _ = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=True, warn=False)
+        return float(mean_return)
+
+    return evaluate
+
+
+def checkpoints(budget_steps: int, curve_points: int) -> list[int]:
+    """Env steps at which the learning curve is measured (the last one is the final score)."""
+    points = max(curve_points, 1)
+    return sorted({max(1, round(budget_steps * (i + 1) / points)) for i in range(points)})
+
+
+def train_trial(spec: TrainSpec, trial: Trial) -> TrialResult:
+    """Train and evaluate one trial. Never raises: a failure is a ``crashed`` result with its error."""
+    import torch
+
+    from .algorithms import ALGORITHMS
+    from .run_config import build_run_config, make_action_noise
+
+    torch.set_num_threads(1)  # measured faster than more threads for these small networks
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
+    curve: list[tuple[int, float]] = []
+    notes: dict[str, Any] = {}
+    try:
+        run_config = build_run_config(trial.config, default_policy=spec.policy, total_timesteps=trial.budget_steps)
+        notes.update(run_config.notes)
+        train_env, eval_env = _make_envs(spec, run_config, trial.seed)
+        algorithm = ALGORITHMS.get(spec.algorithm)
+        if run_config.action_noise:
+            n_actions = int(np.prod(train_env.action_space.shape))
+            run_config.algorithm_kwargs["action_noise"] = make_action_noise(run_config.action_noise, n_actions)
+        model = algorithm(
+            run_config.policy, train_env, seed=trial.seed, device=spec.device, verbose=0, **run_config.algorithm_kwargs
+        )
+        evaluate = _evaluator(model, train_env, eval_env, spec.eval_episodes, trial.seed + EVAL_SEED_OFFSET)
+        trained = 0
+        for target in checkpoints(trial.budget_steps, spec.curve_points):
+            model.learn(total_timesteps=target - trained, reset_num_timesteps=trained == 0)
+            trained = target
+            curve.append((trained, evaluate()))
+        score = curve[-1][1]
+        # Rollout-based algorithms round the budget up to whole rollouts (n_steps * n_envs).
+        notes["trained_steps"] = int(model.num_timesteps)
+        if not math.isfinite(score):
+            raise FloatingPointError(f"final score is {score}")
+        status, error = "ok", None
+        train_env.close()
+        eval_env.close()
+    except Exception as exc:  # noqa: BLE001 - any failure inside SB3 or the env is a crashed trial
+        score, status = spec.worst_score, "crashed"
+        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+    return TrialResult(
+        score=float(score),
+        status=status,
+        curve=[(int(s), float(v)) if np.isfinite(v) else (int(s), spec.worst_score) for s, v in curve],
+        wall_s=time.perf_counter() - wall_start,
+        cpu_s=time.process_time() - cpu_start,
+        error=error,
+        notes=notes,
+        host=_host(),
+    )
+
+
+@BACKENDS.register("sb3")
+class SB3Backend(TrainerBackend):
+    """Each trial of the batch is its own Dask task, one per single-threaded worker."""
+
+    def submit(self, client: Any, spec: TrainSpec, trials: Sequence[Trial]) -> list[Any]:
+        return [client.submit(train_trial, spec, trial, pure=False) for trial in trials]
