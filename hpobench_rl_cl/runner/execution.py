@@ -8,6 +8,7 @@ death is stored as a crashed trial.
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -33,7 +34,7 @@ def dask_client(workers: int = 1, scheduler: str | None = None, scheduler_file: 
         processes = workers > 1
         with LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None,
-            silence_logs="error", **({"memory_limit": 0} if processes else {}),
+            silence_logs=logging.ERROR, **({"memory_limit": 0} if processes else {}),
         ) as cluster, Client(cluster) as client:
             yield client
 

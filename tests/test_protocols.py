@@ -1,0 +1,123 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hpobench_rl_cl.errors import ProtocolError
+from hpobench_rl_cl.protocol.spec import SCALES, list_protocol_names, load_protocol
+from hpobench_rl_cl.trainers.hand_tuned import hand_tuned_config, zoo_entry
+from hpobench_rl_cl.trainers.run_config import build_run_config
+
+SHIPPED = ["ppo-cartpole", "dqn-cartpole", "ppo-acrobot", "dqn-acrobot", "sac-pendulum", "td3-pendulum",
+           "dqn-minigrid", "ppo-lunarlander", "sac-halfcheetah"]
+
+
+def test_every_required_protocol_ships():
+    assert set(SHIPPED) <= set(list_protocol_names())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_protocol_loads_at_every_scale_with_a_parsable_hand_tuned_config(name):
+    hashes = set()
+    for scale in SCALES:
+        protocol = load_protocol(name, scale)
+        hashes.add(protocol.hash)
+        assert not set(protocol.tuning_seeds) & set(protocol.seeds.test)
+    assert len(hashes) == 3, "each scale is a different experiment and must hash differently"
+    paper = load_protocol(name, "paper")
+    config, source = hand_tuned_config(paper.algorithm, paper.env_id, paper.hand_tuned)
+    run = build_run_config(config, default_policy=paper.policy, total_timesteps=paper.total_timesteps)
+    if paper.hand_tuned["source"] == "rl-zoo3":
+        entry = zoo_entry(paper.algorithm, paper.hand_tuned.get("key", paper.env_id))
+        assert run.n_envs == entry.get("n_envs", 1)
+        assert (run.normalize is not None) == bool(entry.get("normalize", False))
+        assert "rl-zoo3" in source
+    else:
+        assert paper.hand_tuned["source"] in source
+
+
+def test_paper_scale_is_the_papers_setting():
+    protocol = load_protocol("ppo-acrobot", "paper")
+    assert protocol.total_timesteps == 1_000_000
+    assert protocol.tuning_seeds == (0, 1, 2, 3, 4)
+    assert protocol.seeds.test == tuple(range(5, 15))
+    assert protocol.budget_full_runs == 10
+
+
+def test_rl_zoo3_conventions_become_sb3_objects():
+    config, _ = hand_tuned_config("PPO", "HalfCheetah-v5", {"source": "rl-zoo3", "key": "HalfCheetah-v4"})
+    run = build_run_config(config, default_policy="MlpPolicy", total_timesteps=1000)
+    import torch
+
+    assert run.algorithm_kwargs["policy_kwargs"]["activation_fn"] is torch.nn.ReLU
+    assert run.algorithm_kwargs["policy_kwargs"]["net_arch"] == {"pi": [256, 256], "vf": [256, 256]}
+    assert run.normalize == {}
+    cartpole, _ = hand_tuned_config("PPO", "CartPole-v1", {"source": "rl-zoo3"})
+    schedule = build_run_config(cartpole, default_policy="MlpPolicy", total_timesteps=1000).algorithm_kwargs["learning_rate"]
+    assert schedule(1.0) == pytest.approx(0.001) and schedule(0.5) == pytest.approx(0.0005)
+    td3, _ = hand_tuned_config("TD3", "Pendulum-v1", {"source": "rl-zoo3"})
+    assert build_run_config(td3, default_policy="MlpPolicy", total_timesteps=1000).action_noise == ("normal", 0.1)
+
+
+def test_replay_buffer_is_clamped_to_the_run_and_the_clamp_recorded():
+    run = build_run_config({"buffer_size": 50_000_000}, default_policy="MlpPolicy", total_timesteps=2000)
+    assert run.algorithm_kwargs["buffer_size"] == 2000
+    assert run.notes == {"buffer_size_clamped_from": 50_000_000}
+
+
+def test_policy_kwargs_are_never_evaluated():
+    from hpobench_rl_cl.errors import UserError
+
+    with pytest.raises(UserError, match="not allowed"):
+        build_run_config({"policy_kwargs": "__import__('os').system('echo pwned')"}, default_policy="MlpPolicy",
+                         total_timesteps=10)
+    with pytest.raises(UserError, match="not an allowed torch class"):
+        build_run_config({"policy_kwargs": "dict(activation_fn=os.system)"}, default_policy="MlpPolicy",
+                         total_timesteps=10)
+
+
+def _write(tmp_path: Path, tiny_protocol: str, old: str, new: str) -> str:
+    text = Path(tiny_protocol).read_text()
+    assert old in text, old
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace(old, new))
+    return str(path)
+
+
+BAD_INPUTS = [
+    ("tuning_seeds: [0, 1]", "tuning_seeds: [0, 5]", "overlap on [5]"),
+    ("tuning_seeds: [0, 1]", "tuning_seeds: [0, 0]", "repeats seed(s) [0]"),
+    ("test_seeds: [5, 6]", "test_seeds: []", "test_seeds is empty"),
+    ("env_id: CartPole-v1", "env_id: NoSuchEnv-v9", "unknown environment 'NoSuchEnv-v9'"),
+    ("algorithm: PPO", "algorithm: NOPE", "unknown RL algorithm 'NOPE'"),
+    ("n_epochs: {type", "n_epoch_typo: {type", "unknown hyperparameter 'n_epoch_typo'"),
+    ("n_steps: 64,", "n_steps: 64, learning_rate: 5.0,", "lies outside its search range"),
+    ("budget_full_runs: 3", "budget_full_runs: 0.5", "smaller than one trial"),
+    ("name: tiny-cartpole", "name: [unclosed", "malformed YAML"),
+    ("policy: MlpPolicy", "policy: MlpPolicy\nsurprise: 1", "unknown key 'surprise'"),
+]
+
+
+@pytest.mark.parametrize("old,new,message", BAD_INPUTS)
+def test_bad_protocol_is_refused_with_a_message_naming_the_problem(tmp_path, tiny_protocol, old, new, message):
+    with pytest.raises(Exception) as caught:
+        load_protocol(_write(tmp_path, tiny_protocol, old, new), "paper")
+    assert message in str(caught.value)
+
+
+def test_cli_bad_input_is_one_line_and_nonzero(tmp_path, tiny_protocol):
+    bad = _write(tmp_path, tiny_protocol, "tuning_seeds: [0, 1]", "tuning_seeds: [0, 5]")
+    done = subprocess.run([sys.executable, "-m", "hpobench_rl_cl", "run", bad, "--store", str(tmp_path / "s")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "overlap" in lines[0], done.stderr
+    assert not (tmp_path / "s").exists(), "a refused protocol must not create a store"
+
+
+def test_unknown_protocol_and_scale():
+    with pytest.raises(ProtocolError, match="unknown protocol 'nope'"):
+        load_protocol("nope")
+    with pytest.raises(ProtocolError, match="unknown scale 'huge'"):
+        load_protocol("ppo-cartpole", "huge")

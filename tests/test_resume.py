@@ -1,0 +1,47 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from hpobench_rl_cl import api
+
+
+def _stored(db) -> list[tuple]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db, timeout=30) as connection:
+        try:
+            return connection.execute(
+                "SELECT phase, role, config_hash, seed, budget_steps, finished_at FROM trials ORDER BY trial_id"
+            ).fetchall()
+        except sqlite3.OperationalError:  # tables not created yet
+            return []
+
+
+def test_sigkilled_run_resumes_without_lost_or_duplicate_trials(tiny_protocol, tmp_path):
+    store, results = tmp_path / "runs", tmp_path / "results"
+    command = [sys.executable, "-m", "hpobench_rl_cl", "run", tiny_protocol, "--scale", "quick", "--store", str(store),
+               "--results", str(results), "--no-progress"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = store / "hpobench.sqlite"
+    deadline = time.time() + 240
+    while len(_stored(db)) < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = _stored(db)
+    assert 2 <= len(before) < 10, "the kill must land mid-study"
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    after = _stored(db)
+    keys = [row[:5] for row in after]
+    assert len(keys) == len(set(keys)) == 3 * 2 + 2 * 2  # 3 configurations x 2 tuning seeds + 2 roles x 2 test seeds
+    assert after[: len(before)] == before, "trials finished before the kill are kept, not recomputed"
+
+    uninterrupted = api.run_study(tiny_protocol, scale="quick", store=tmp_path / "clean", results=tmp_path / "r2",
+                                  progress=False)
+    resumed = api.show_study(uninterrupted["study_id"], store)["summary"]
+    assert resumed["incumbent"] == uninterrupted["incumbent"] and resumed["test"] == uninterrupted["test"]

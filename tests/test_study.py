@@ -1,0 +1,119 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hpobench_rl_cl import api
+from hpobench_rl_cl.errors import SealError, StoreError
+from hpobench_rl_cl.protocol.spec import load_protocol
+from hpobench_rl_cl.store.export import EXPORT_COLUMNS
+from hpobench_rl_cl.store.sqlite_store import ResultStore, TrialKey
+from hpobench_rl_cl.trainers.base import Trial, TrialResult
+from hpobench_rl_cl.trainers.sb3 import train_trial
+
+
+def _run(tiny_protocol, workdir, **kwargs):
+    return api.run_study(tiny_protocol, scale="smoke", store=workdir["store"], results=workdir["results"],
+                         progress=False, **kwargs)
+
+
+def test_study_tunes_on_tuning_seeds_only_then_tests_both_roles(tiny_protocol, workdir):
+    summary = _run(tiny_protocol, workdir)
+    protocol = load_protocol(tiny_protocol, "smoke")
+    trials = api.show_study(summary["study_id"], workdir["store"])["trials"]
+    tuning = [t for t in trials if t["phase"] == "tuning"]
+    test = [t for t in trials if t["phase"] == "test"]
+    assert {t["seed"] for t in tuning} == set(protocol.tuning_seeds)
+    assert len(tuning) == 3 * 2 and all(t["budget_steps"] == 128 for t in tuning)
+    assert sorted((t["role"], t["seed"]) for t in test) == [("hand-tuned", 5), ("hand-tuned", 6),
+                                                           ("incumbent", 5), ("incumbent", 6)]
+    assert summary["budget"]["used_full_runs"] <= protocol.budget_full_runs
+    # the incumbent is the best mean over the tuning seeds
+    by_config = pd.DataFrame(tuning).groupby("config_hash")["score"].mean()
+    assert summary["incumbent"]["tuning_score"] == pytest.approx(by_config.max())
+    assert summary["incumbent"]["config_hash"] == by_config.idxmax()
+    incumbent_tests = [t for t in test if t["role"] == "incumbent"]
+    assert {t["config_hash"] for t in incumbent_tests} == {by_config.idxmax()}
+    assert summary["test"]["incumbent"]["scores"] == [t["score"] for t in sorted(incumbent_tests, key=lambda t: t["seed"])]
+    exported = pd.read_csv(workdir["results"] / "rl" / f"{summary['study_id']}.csv")
+    assert list(exported.columns) == list(EXPORT_COLUMNS) and len(exported) == len(trials)
+    assert (exported["protocol_hash"] == protocol.hash).all()
+    provenance = json.loads((workdir["results"] / "rl" / f"{summary['study_id']}.summary.json").read_text())["provenance"]
+    assert provenance["packages"]["stable-baselines3"] == "2.9.2" and provenance["suite_commit"]
+
+
+def test_rerun_resumes_without_recomputing(tiny_protocol, workdir):
+    first = _run(tiny_protocol, workdir)
+    before = api.show_study(first["study_id"], workdir["store"])["trials"]
+    second = _run(tiny_protocol, workdir)
+    after = api.show_study(first["study_id"], workdir["store"])["trials"]
+    assert [t["finished_at"] for t in before] == [t["finished_at"] for t in after]
+    assert first["test"] == second["test"]
+
+
+def test_a_trial_is_deterministic(tiny_protocol):
+    spec = api.train_spec(load_protocol(tiny_protocol, "smoke"), "cpu")
+    trial = Trial({"n_steps": 64, "batch_size": 32, "learning_rate": 3e-3}, seed=3, budget_steps=192)
+    first, second = train_trial(spec, trial), train_trial(spec, trial)
+    assert first.status == "ok"
+    assert (first.score, first.curve) == (second.score, second.curve)
+    assert train_trial(spec, Trial(trial.config, seed=4, budget_steps=192)).curve != first.curve
+
+
+def test_user_config_on_test_seeds_is_refused_unless_audit(tiny_protocol, workdir):
+    config = {"learning_rate": 1e-3, "n_epochs": 2}
+    with pytest.raises(SealError, match="selecting on the test set"):
+        api.evaluate(tiny_protocol, config, scale="smoke", seeds=[5], store=workdir["store"],
+                     results=workdir["results"], progress=False)
+    audit = api.evaluate(tiny_protocol, config, scale="smoke", seeds=[5], audit=True, store=workdir["store"],
+                         results=workdir["results"], progress=False)
+    assert audit["audit"] and audit["phase"] == "test"
+    stored = api.show_study(audit["study_id"], workdir["store"])["trials"]
+    assert [(t["role"], t["audit"], t["seed"]) for t in stored] == [("user", 1, 5)]
+
+
+def test_hand_tuned_on_test_seeds_is_allowed_once_per_seed(tiny_protocol, workdir):
+    kwargs = dict(scale="smoke", seeds=[5, 6], store=workdir["store"], results=workdir["results"], progress=False)
+    first = api.evaluate(tiny_protocol, "hand-tuned", **kwargs)
+    again = api.evaluate(tiny_protocol, "hand-tuned", **kwargs)
+    assert first["scores"] == again["scores"]
+    assert len(api.show_study(first["study_id"], workdir["store"])["trials"]) == 2
+
+
+def test_store_refuses_a_second_configuration_on_a_test_seed(tmp_path):
+    store = ResultStore(tmp_path)
+    store.open_study("s", family="rl", protocol_name="p", scale="smoke", protocol_hash="h", protocol_content={},
+                     optimizer="random", hpo_seed=0, provenance={})
+    result = TrialResult(1.0, "ok", [(1, 1.0)], 0.1, 0.1)
+    store.put(TrialKey("s", "test", "incumbent", "aaa", 5, 10), {"a": 1}, 1.0, result, None)
+    with pytest.raises(SealError, match="selecting on the test set"):
+        store.put(TrialKey("s", "test", "incumbent", "bbb", 5, 10), {"a": 2}, 1.0, result, None)
+    store.put(TrialKey("s", "test", "incumbent", "bbb", 5, 10, audit=True), {"a": 2}, 1.0, result, None)
+    store.put(TrialKey("s", "test", "incumbent", "bbb", 6, 10), {"a": 2}, 1.0, result, None)
+    assert len(store.trials("s")) == 3
+
+
+def test_study_made_with_another_protocol_hash_is_refused(tiny_protocol, workdir, tmp_path):
+    _run(tiny_protocol, workdir)
+    changed = tmp_path / "tiny-cartpole.yaml"
+    changed.write_text(Path(tiny_protocol).read_text().replace("eval_episodes: 2", "eval_episodes: 3"))
+    with pytest.raises(StoreError, match="protocol hash"):
+        api.run_study(str(changed), scale="smoke", store=workdir["store"], results=workdir["results"], progress=False)
+
+
+def test_crashing_configuration_is_stored_with_worst_score(tiny_protocol, workdir):
+    # PPO refuses n_steps * n_envs = 1 inside SB3: the trial is stored as crashed and the call goes on.
+    outcome = api.evaluate(tiny_protocol, {"n_steps": 1}, scale="smoke", store=workdir["store"],
+                           results=workdir["results"], progress=False)
+    trials = api.show_study(outcome["study_id"], workdir["store"])["trials"]
+    assert [t["status"] for t in trials] == ["crashed", "crashed"]
+    assert outcome["scores"] == [0.0, 0.0] and "n_steps" in trials[0]["error"]
+
+
+def test_two_workers_on_a_local_dask_cluster_give_the_same_study(tiny_protocol, workdir, tmp_path):
+    serial = _run(tiny_protocol, workdir)
+    parallel = api.run_study(tiny_protocol, scale="smoke", store=tmp_path / "other", results=tmp_path / "res",
+                             workers=2, progress=False)
+    assert parallel["incumbent"] == serial["incumbent"]
+    assert parallel["test"] == serial["test"]
