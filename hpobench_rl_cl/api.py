@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -67,7 +68,7 @@ def list_protocols() -> list[dict[str, Any]]:
 class _Session:
     """A store, a Dask client and a progress bar around one operation."""
 
-    def __init__(self, store_dir: str | Path, workers: int, scheduler: str | None, scheduler_file: str | None,
+    def __init__(self, store_dir: str | Path, workers: int | None, scheduler: str | None, scheduler_file: str | None,
                  progress: bool, total: int, label: str) -> None:
         self.store_dir, self.workers, self.scheduler, self.scheduler_file = store_dir, workers, scheduler, scheduler_file
         self.progress, self.total, self.label = progress, total, label
@@ -77,6 +78,8 @@ class _Session:
 
         from .runner.execution import dask_client
 
+        if self.workers is None:
+            self.workers = os.cpu_count() or 1
         if self.workers < 1:
             raise UserError(f"--workers must be at least 1, got {self.workers}")
         self.store = ResultStore(self.store_dir)
@@ -109,7 +112,7 @@ def run_study(
     scale: str = DEFAULT_SCALE,
     optimizer: str = "random",
     hpo_seed: int = 0,
-    workers: int = 1,
+    workers: int | None = None,
     store: str | Path = DEFAULT_STORE_DIR,
     results: str | Path = DEFAULT_RESULTS_DIR,
     device: str = "auto",
@@ -119,7 +122,8 @@ def run_study(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Tune ``protocol`` with ``optimizer``, then test the incumbent and the hand-tuned baseline on
-    the sealed test seeds. Rerunning the same call resumes the study. Returns the study summary."""
+    the sealed test seeds. ``workers``: parallel single-threaded trials (default: one per core).
+    Rerunning the same call resumes the study. Returns the study summary."""
     from . import optimizers  # noqa: F401  (registers built-in tools)
     from . import provenance
     from .runner.study import Study, study_id_for
@@ -148,7 +152,7 @@ def evaluate(
     scale: str = DEFAULT_SCALE,
     seeds: list[int] | None = None,
     audit: bool = False,
-    workers: int = 1,
+    workers: int | None = None,
     store: str | Path = DEFAULT_STORE_DIR,
     results: str | Path = DEFAULT_RESULTS_DIR,
     device: str = "auto",
@@ -213,3 +217,33 @@ def show_study(study_id: str, store: str | Path = DEFAULT_STORE_DIR) -> dict[str
         }
     finally:
         result_store.close()
+
+
+def reproduce_hand_tuned(protocol: str, *, seeds: tuple[int, ...] = (0, 1), workers: int | None = None,
+                         device: str = "auto") -> dict[str, Any]:
+    """Train the hand-tuned configuration on rl-zoo3's own setting (its ``n_timesteps``) and compare
+    the mean score with the protocol's ``hand_tuned.published`` figure. ``reproduced`` is True when
+    the mean reaches the published mean minus max(published std, 5% of |published mean|)."""
+    import numpy as np
+
+    from . import trainers
+    from .runner.execution import dask_client
+    from .trainers.base import Trial
+    from .trainers.hand_tuned import zoo_reference_timesteps
+    from .trainers.hand_tuned import hand_tuned_config as zoo_config
+
+    paper = load_protocol(protocol, "paper")
+    published = paper.hand_tuned.get("published")
+    steps = zoo_reference_timesteps(paper.algorithm, paper.env_id, paper.hand_tuned)
+    if published is None or steps is None:
+        raise UserError(f"{protocol}: no published rl-zoo3 figure to reproduce")
+    config, source = zoo_config(paper.algorithm, paper.env_id, paper.hand_tuned)
+    spec = train_spec(paper, device)
+    with dask_client(workers or os.cpu_count() or 1) as client:
+        futures = trainers.BACKENDS.get("sb3")().submit(client, spec, [Trial(config, s, steps) for s in seeds])
+        results = client.gather(futures)
+    scores = [r.score for r in results]
+    threshold = published["mean"] - max(published["std"], 0.05 * abs(published["mean"]))
+    return {"protocol": protocol, "source": source, "timesteps": steps, "seeds": list(seeds), "scores": scores,
+            "mean": float(np.mean(scores)), "published": published, "threshold": threshold,
+            "reproduced": bool(np.mean(scores) >= threshold), "wall_s": [r.wall_s for r in results]}

@@ -52,7 +52,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 def _add_execution(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", default="quick", help="smoke | quick | paper (default: quick)")
-    parser.add_argument("--workers", type=int, default=1, help="parallel trials on a local Dask cluster")
+    parser.add_argument("--workers", type=int, help="parallel trials on a local Dask cluster (default: one per core)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (auto: CUDA only for CNN policies)")
     parser.add_argument("--store", default="runs", help="result store directory (default: runs)")
     parser.add_argument("--results", default="results", help="export directory (default: results)")

@@ -23,7 +23,7 @@ def _stored(db) -> list[tuple]:
 def test_sigkilled_run_resumes_without_lost_or_duplicate_trials(tiny_protocol, tmp_path):
     store, results = tmp_path / "runs", tmp_path / "results"
     command = [sys.executable, "-m", "hpobench_rl_cl", "run", tiny_protocol, "--scale", "quick", "--store", str(store),
-               "--results", str(results), "--no-progress"]
+               "--results", str(results), "--no-progress", "--workers", "1"]
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = store / "hpobench.sqlite"
     deadline = time.time() + 240
@@ -42,6 +42,6 @@ def test_sigkilled_run_resumes_without_lost_or_duplicate_trials(tiny_protocol, t
     assert after[: len(before)] == before, "trials finished before the kill are kept, not recomputed"
 
     uninterrupted = api.run_study(tiny_protocol, scale="quick", store=tmp_path / "clean", results=tmp_path / "r2",
-                                  progress=False)
+                                  progress=False, workers=1)
     resumed = api.show_study(uninterrupted["study_id"], store)["summary"]
     assert resumed["incumbent"] == uninterrupted["incumbent"] and resumed["test"] == uninterrupted["test"]

@@ -15,7 +15,7 @@ from hpobench_rl_cl.trainers.sb3 import train_trial
 
 def _run(tiny_protocol, workdir, **kwargs):
     return api.run_study(tiny_protocol, scale="smoke", store=workdir["store"], results=workdir["results"],
-                         progress=False, **kwargs)
+                         progress=False, workers=1, **kwargs)
 
 
 def test_study_tunes_on_tuning_seeds_only_then_tests_both_roles(tiny_protocol, workdir):
@@ -65,16 +65,16 @@ def test_user_config_on_test_seeds_is_refused_unless_audit(tiny_protocol, workdi
     config = {"learning_rate": 1e-3, "n_epochs": 2}
     with pytest.raises(SealError, match="selecting on the test set"):
         api.evaluate(tiny_protocol, config, scale="smoke", seeds=[5], store=workdir["store"],
-                     results=workdir["results"], progress=False)
+                     results=workdir["results"], progress=False, workers=1)
     audit = api.evaluate(tiny_protocol, config, scale="smoke", seeds=[5], audit=True, store=workdir["store"],
-                         results=workdir["results"], progress=False)
+                         results=workdir["results"], progress=False, workers=1)
     assert audit["audit"] and audit["phase"] == "test"
     stored = api.show_study(audit["study_id"], workdir["store"])["trials"]
     assert [(t["role"], t["audit"], t["seed"]) for t in stored] == [("user", 1, 5)]
 
 
 def test_hand_tuned_on_test_seeds_is_allowed_once_per_seed(tiny_protocol, workdir):
-    kwargs = dict(scale="smoke", seeds=[5, 6], store=workdir["store"], results=workdir["results"], progress=False)
+    kwargs = dict(scale="smoke", seeds=[5, 6], store=workdir["store"], results=workdir["results"], progress=False, workers=1)
     first = api.evaluate(tiny_protocol, "hand-tuned", **kwargs)
     again = api.evaluate(tiny_protocol, "hand-tuned", **kwargs)
     assert first["scores"] == again["scores"]
@@ -99,13 +99,13 @@ def test_study_made_with_another_protocol_hash_is_refused(tiny_protocol, workdir
     changed = tmp_path / "tiny-cartpole.yaml"
     changed.write_text(Path(tiny_protocol).read_text().replace("eval_episodes: 2", "eval_episodes: 3"))
     with pytest.raises(StoreError, match="protocol hash"):
-        api.run_study(str(changed), scale="smoke", store=workdir["store"], results=workdir["results"], progress=False)
+        api.run_study(str(changed), scale="smoke", store=workdir["store"], results=workdir["results"], progress=False, workers=1)
 
 
 def test_crashing_configuration_is_stored_with_worst_score(tiny_protocol, workdir):
     # PPO refuses n_steps * n_envs = 1 inside SB3: the trial is stored as crashed and the call goes on.
     outcome = api.evaluate(tiny_protocol, {"n_steps": 1}, scale="smoke", store=workdir["store"],
-                           results=workdir["results"], progress=False)
+                           results=workdir["results"], progress=False, workers=1)
     trials = api.show_study(outcome["study_id"], workdir["store"])["trials"]
     assert [t["status"] for t in trials] == ["crashed", "crashed"]
     assert outcome["scores"] == [0.0, 0.0] and "n_steps" in trials[0]["error"]

@@ -1,6 +1,7 @@
-"""HPO tools behind one ask/tell interface. Importing this package registers the built-in tools."""
+"""HPO tools behind one ask/tell interface. Importing this package registers the built-in tools:
+``random``, ``smac``, ``smac-mf``, ``dehb``, ``tpe``."""
 
-from . import random_search  # noqa: F401  (registers "random")
+from . import dehb, random_search, smac, tpe  # noqa: F401  (each registers itself)
 from .base import OPTIMIZERS, Budget, Optimizer, TrialInfo
 
 __all__ = ["OPTIMIZERS", "Budget", "Optimizer", "TrialInfo"]

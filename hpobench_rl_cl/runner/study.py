@@ -3,8 +3,14 @@
 Tuning: the HPO tool asks for configurations; each is trained on every tuning seed (one trial per
 seed, run in parallel) and told its mean score. The runner spends the budget in full-run
 equivalents (one configuration at full fidelity on all tuning seeds = 1) and never more.
+Multi-fidelity tools may ask for as little as the paper's 1e3 steps, but never less than a ninth
+of a full run (so that small scales keep several rungs).
+
 Incumbent rule, the same for every tool: the configuration with the best mean score among those
-evaluated at full fidelity on all tuning seeds (ties: the earliest). Test: the incumbent and the
+evaluated at full fidelity on all tuning seeds (ties: the earliest). So that one always exists,
+one full-run equivalent stays in reserve until some configuration has been asked at full
+fidelity; if none has when the tool's proposals reach the reserve, the reserve trains the best
+configuration of the highest fidelity reached at full fidelity. Test: the incumbent and the
 protocol's hand-tuned baseline, each trained from scratch at full fidelity on every test seed.
 """
 
@@ -24,6 +30,10 @@ from ..trainers.hand_tuned import hand_tuned_config
 from .execution import PendingTrial, TrialRunner
 
 
+MIN_FIDELITY_STEPS = 1000
+MAX_MIN_FIDELITY = 1 / 9
+
+
 @dataclass
 class Evaluation:
     """One asked configuration, scored on every tuning seed."""
@@ -37,6 +47,10 @@ class Evaluation:
     @property
     def mean_score(self) -> float:
         return float(np.mean([r.score for r in self.results.values()]))
+
+
+# Marks the runner's own full-fidelity evaluation (the incumbent rule), which no tool asked for.
+PROMOTION = object()
 
 
 def study_id_for(protocol: RLProtocol, optimizer: str, hpo_seed: int) -> str:
@@ -82,7 +96,7 @@ class Study:
 
     def make_optimizer(self) -> Optimizer:
         cls = OPTIMIZERS.get(self.optimizer_name)
-        min_fidelity = min(1.0, 1000 / self.protocol.total_timesteps) if self.protocol.total_timesteps > 1000 else 1.0
+        min_fidelity = min(MIN_FIDELITY_STEPS / self.protocol.total_timesteps, MAX_MIN_FIDELITY)
         budget = Budget(full_runs=self.protocol.budget_full_runs, min_fidelity=min_fidelity)
         return cls(self.protocol.search_space(seed=self.hpo_seed), seed=self.hpo_seed, budget=budget)
 
@@ -96,6 +110,7 @@ class Study:
         finished: deque[Evaluation] = deque()
         spent = 0.0
         exhausted = False
+        asked_full_fidelity = False
 
         def on_done(pending: PendingTrial, result: TrialResult) -> None:
             evaluation = evaluations[pending.eval_index]
@@ -109,24 +124,40 @@ class Study:
                     info = optimizer.ask()
                     if info is None:
                         break
-                    if spent + info.fidelity > protocol.budget_full_runs + 1e-9:
+                    reserve = 0.0 if asked_full_fidelity or info.fidelity >= 1.0 else 1.0
+                    if spent + info.fidelity + reserve > protocol.budget_full_runs + 1e-9:
                         exhausted = True
                         break
                     spent += info.fidelity
-                    evaluation = Evaluation(len(evaluations), info, run_config_for(protocol, info.config),
-                                            fidelity_steps(protocol, info.fidelity))
-                    evaluations.append(evaluation)
-                    self.runner.submit([self._tuning_trial(evaluation, seed, on_done) for seed in protocol.tuning_seeds])
+                    asked_full_fidelity |= info.fidelity >= 1.0
+                    self._launch(evaluations, info, on_done)
                 if finished:
                     evaluation = finished.popleft()
-                    optimizer.tell(evaluation.info, evaluation.mean_score)
+                    if evaluation.info.token is not PROMOTION:
+                        optimizer.tell(evaluation.info, evaluation.mean_score)
                     continue
                 if self.runner.in_flight == 0:
-                    break
+                    if asked_full_fidelity or not evaluations:
+                        break
+                    self._launch(evaluations, TrialInfo(self._best_at_top_fidelity(evaluations).info.config, 1.0,
+                                                        PROMOTION), on_done)
+                    asked_full_fidelity = True
+                    continue
                 self.runner.wait_one()
         finally:
             optimizer.close()
         return evaluations
+
+    def _launch(self, evaluations: list[Evaluation], info: TrialInfo, on_done: Callable) -> None:
+        evaluation = Evaluation(len(evaluations), info, run_config_for(self.protocol, info.config),
+                                fidelity_steps(self.protocol, info.fidelity))
+        evaluations.append(evaluation)
+        self.runner.submit([self._tuning_trial(evaluation, seed, on_done) for seed in self.protocol.tuning_seeds])
+
+    @staticmethod
+    def _best_at_top_fidelity(evaluations: list[Evaluation]) -> Evaluation:
+        top = max(e.info.fidelity for e in evaluations)
+        return max((e for e in evaluations if e.info.fidelity == top), key=lambda e: (e.mean_score, -e.index))
 
     def _tuning_trial(self, evaluation: Evaluation, seed: int, on_done: Callable) -> PendingTrial:
         trial = Trial(evaluation.run_config, seed, evaluation.budget_steps)
@@ -135,9 +166,8 @@ class Study:
 
     @staticmethod
     def select_incumbent(evaluations: list[Evaluation]) -> Evaluation:
-        full = [e for e in evaluations if e.info.fidelity >= 1.0 - 1e-9]
-        candidates = full or [e for e in evaluations if e.info.fidelity == max(x.info.fidelity for x in evaluations)]
-        return max(candidates, key=lambda e: (e.mean_score, -e.index))
+        full = [e for e in evaluations if e.info.fidelity >= 1.0]
+        return max(full, key=lambda e: (e.mean_score, -e.index))
 
     # test --------------------------------------------------------------------------------------
     def test(self, configs: dict[str, dict[str, Any]], seeds: tuple[int, ...], *, phase: str = "test",

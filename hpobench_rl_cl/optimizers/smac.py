@@ -1,0 +1,72 @@
+"""SMAC3 (random-forest Bayesian optimization), and its multi-fidelity Hyperband variant.
+
+The runner scores every configuration by its mean over all the protocol's tuning seeds, so SMAC
+runs ``deterministic=True`` without instances: SMAC's own seed handling would score only a few
+seeds per configuration. ``smac-mf`` uses the fidelity as SMAC's budget (fraction of a full run).
+SMAC minimizes, so it is told the negated score.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from ConfigSpace import ConfigurationSpace
+
+from .base import OPTIMIZERS, Budget, Optimizer, TrialInfo, config_dict
+
+# Upper bound on SMAC's own trial count: the runner, not SMAC, stops the study at the budget.
+_MAX_SMAC_TRIALS = 100_000
+
+
+def _target_function(config: Any, seed: int = 0, budget: float = 1.0) -> float:
+    raise RuntimeError("SMAC is driven by ask/tell here; its target function is never called")
+
+
+class _SMACBase(Optimizer):
+    def __init__(self, space: ConfigurationSpace, *, seed: int, budget: Budget) -> None:
+        super().__init__(space, seed=seed, budget=budget)
+        from smac import Scenario
+
+        self._output = tempfile.TemporaryDirectory(prefix="hpobench-smac-")
+        scenario_kwargs: dict[str, Any] = dict(
+            deterministic=True, n_trials=_MAX_SMAC_TRIALS, seed=seed, output_directory=self._output.name
+        )
+        if self.multi_fidelity:
+            scenario_kwargs.update(min_budget=budget.min_fidelity, max_budget=1.0)
+        self._smac = self._facade(Scenario(space, **scenario_kwargs))
+
+    def _facade(self, scenario: Any) -> Any:
+        raise NotImplementedError
+
+    def ask(self) -> TrialInfo:
+        info = self._smac.ask()
+        fidelity = float(info.budget) if self.multi_fidelity and info.budget is not None else 1.0
+        return TrialInfo(config_dict(info.config), fidelity=min(fidelity, 1.0), token=info)
+
+    def tell(self, info: TrialInfo, score: float) -> None:
+        from smac.runhistory.dataclasses import TrialValue
+
+        self._smac.tell(info.token, TrialValue(cost=-score))
+
+    def close(self) -> None:
+        self._output.cleanup()
+
+
+@OPTIMIZERS.register("smac")
+class SMAC(_SMACBase):
+    def _facade(self, scenario: Any) -> Any:
+        from smac import HyperparameterOptimizationFacade as Facade
+
+        return Facade(scenario, _target_function, overwrite=True, logging_level=40)
+
+
+@OPTIMIZERS.register("smac-mf")
+class SMACMultiFidelity(_SMACBase):
+    multi_fidelity = True
+
+    def _facade(self, scenario: Any) -> Any:
+        from smac import MultiFidelityFacade as Facade
+
+        intensifier = Facade.get_intensifier(scenario, eta=3)
+        return Facade(scenario, _target_function, intensifier=intensifier, overwrite=True, logging_level=40)
