@@ -2,7 +2,8 @@
 
 Runs one study (one worker, so both sides use one core), reads back every trial it trained
 (configuration, seed, budget), and repeats exactly those trainings and evaluations as plain
-``make_vec_env`` / ``learn()`` / ``evaluate_policy`` calls in a loop. Both sides are timed in this
+``make_vec_env`` / ``learn()`` / ``evaluate_policy`` calls in a loop (as many evaluations as the
+suite's learning-curve checkpoints, run after training). Both sides are timed in this
 one process, alternating (bare, suite, bare, suite), and the best of each is compared.
 
     python benchmarks/overhead.py [--protocol ppo-cartpole] [--scale smoke] [--repeats 2]
@@ -51,10 +52,8 @@ def run_bare(protocol_name: str, scale: str, trials: list[dict]) -> float:
         env = make_vec_env(protocol.env_id, n_envs=run.n_envs, seed=seed)
         eval_env = make_vec_env(protocol.env_id, n_envs=1, seed=seed + EVAL_SEED_OFFSET)
         model = algorithm(run.policy, env, seed=seed, device="cpu", verbose=0, **run.algorithm_kwargs)
-        trained = 0
-        for target in checkpoints(steps, protocol.curve_points):
-            model.learn(total_timesteps=target - trained, reset_num_timesteps=trained == 0)
-            trained = target
+        model.learn(total_timesteps=steps)
+        for _ in checkpoints(steps, protocol.curve_points):  # the same evaluation work as the suite's curve
             eval_env.seed(seed + EVAL_SEED_OFFSET)
             evaluate_policy(model, eval_env, n_eval_episodes=protocol.eval_episodes, deterministic=True, warn=False)
     return time.perf_counter() - start

@@ -13,9 +13,10 @@ import math
 import platform
 import time
 import traceback
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
 
 from .base import BACKENDS, TrainerBackend, TrainSpec, Trial, TrialResult
 
@@ -71,6 +72,19 @@ def _evaluator(model: Any, train_env: Any, eval_env: Any, episodes: int, eval_se
     return evaluate
 
 
+class CurveCallback(BaseCallback):
+    """Evaluates the policy each time training passes the next learning-curve checkpoint."""
+
+    def __init__(self, steps: list[int], evaluate: Callable[[], float], curve: list[tuple[int, float]]) -> None:
+        super().__init__()
+        self.steps, self.evaluate, self.curve = list(steps), evaluate, curve
+
+    def _on_step(self) -> bool:
+        while self.steps and self.num_timesteps >= self.steps[0]:
+            self.curve.append((self.steps.pop(0), self.evaluate()))
+        return True
+
+
 def checkpoints(budget_steps: int, curve_points: int) -> list[int]:
     """Env steps at which the learning curve is measured (the last one is the final score)."""
     points = max(curve_points, 1)
@@ -100,11 +114,11 @@ def train_trial(spec: TrainSpec, trial: Trial) -> TrialResult:
             run_config.policy, train_env, seed=trial.seed, device=spec.device, verbose=0, **run_config.algorithm_kwargs
         )
         evaluate = _evaluator(model, train_env, eval_env, spec.eval_episodes, trial.seed + EVAL_SEED_OFFSET)
-        trained = 0
-        for target in checkpoints(trial.budget_steps, spec.curve_points):
-            model.learn(total_timesteps=target - trained, reset_num_timesteps=trained == 0)
-            trained = target
-            curve.append((trained, evaluate()))
+        # One learn() call: splitting it at the checkpoints would restart SB3's progress-based
+        # schedules (lin_ learning rates, DQN's exploration) at every checkpoint.
+        *early, final = checkpoints(trial.budget_steps, spec.curve_points)
+        model.learn(total_timesteps=trial.budget_steps, callback=CurveCallback(early, evaluate, curve))
+        curve.append((final, evaluate()))
         score = curve[-1][1]
         # Rollout-based algorithms round the budget up to whole rollouts (n_steps * n_envs).
         notes["trained_steps"] = int(model.num_timesteps)
