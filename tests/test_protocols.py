@@ -121,3 +121,11 @@ def test_unknown_protocol_and_scale():
         load_protocol("nope")
     with pytest.raises(ProtocolError, match="unknown scale 'huge'"):
         load_protocol("ppo-cartpole", "huge")
+
+
+def test_hand_tuned_ppo_cartpole_reproduces_rl_zoo3_on_its_own_setting():
+    from hpobench_rl_cl import api
+
+    outcome = api.reproduce_hand_tuned("ppo-cartpole", seeds=(0,), workers=1)
+    assert outcome["timesteps"] == 100_000
+    assert outcome["reproduced"], outcome

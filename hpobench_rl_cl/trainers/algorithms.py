@@ -35,8 +35,10 @@ RUN_CONFIG_KEYS = frozenset(
 def accepted_hyperparameters(algorithm: str) -> frozenset[str]:
     """Keyword arguments a configuration may set for ``algorithm``."""
     cls = ALGORITHMS.get(algorithm)
-    parameters = set(inspect.signature(cls.__init__).parameters) - {"self", "policy", "env", "args", "kwargs"}
-    return frozenset(parameters | RUN_CONFIG_KEYS)
+    # A plugin subclass often takes (*args, **kwargs) and passes them on: collect the whole chain.
+    parameters = {name for klass in cls.__mro__ if "__init__" in vars(klass) and klass is not object
+                  for name in inspect.signature(klass.__init__).parameters}
+    return frozenset(parameters - {"self", "policy", "env", "args", "kwargs"} | RUN_CONFIG_KEYS)
 
 
 def register_env_families() -> None:

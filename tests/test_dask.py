@@ -1,0 +1,58 @@
+"""Trials on Dask: an existing cluster reached by address, and workers that die mid-trial."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from distributed import LocalCluster
+
+from hpobench_rl_cl import api
+
+
+def test_study_runs_on_a_cluster_passed_in_by_address(tiny_protocol, tmp_path):
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        remote = api.run_study(tiny_protocol, scale="smoke", scheduler=cluster.scheduler_address,
+                               store=tmp_path / "a", results=tmp_path / "ra", progress=False)
+    local = api.run_study(tiny_protocol, scale="smoke", workers=1, store=tmp_path / "b", results=tmp_path / "rb",
+                          progress=False)
+    assert remote["incumbent"] == local["incumbent"] and remote["test"] == local["test"]
+
+
+DYING_ALGORITHM = """
+import os
+from pathlib import Path
+
+from stable_baselines3 import PPO
+
+
+class DiesOnWorkers(PPO):
+    '''Kills its worker process the first DEATHS times it is built (counted in a marker file).'''
+
+    def __init__(self, *args, **kwargs):
+        marker = Path(os.environ["DYING_MARKER"])
+        deaths = int(marker.read_text()) if marker.exists() else 0
+        if deaths < int(os.environ["DYING_DEATHS"]):
+            marker.write_text(str(deaths + 1))
+            os._exit(1)
+        super().__init__(*args, **kwargs)
+"""
+
+
+@pytest.mark.parametrize("deaths,status", [(1, "ok"), (2, "crashed")])
+def test_worker_death_is_retried_once_then_stored_as_crashed(deaths, status, tiny_protocol, tmp_path, monkeypatch):
+    (tmp_path / "dying_algorithm.py").write_text(textwrap.dedent(DYING_ALGORITHM))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("DYING_MARKER", str(tmp_path / "deaths"))
+    monkeypatch.setenv("DYING_DEATHS", str(deaths))
+    protocol = tmp_path / "dying.yaml"
+    protocol.write_text(Path(tiny_protocol).read_text()
+                        .replace("algorithm: PPO", "algorithm: dying_algorithm:DiesOnWorkers")
+                        .replace("{source: rl-zoo3, key: CartPole-v1}", "{source: SB3 defaults, config: {}}"))
+    outcome = api.evaluate(str(protocol), {"learning_rate": 1e-3, "n_epochs": 1}, scale="smoke", seeds=[0],
+                           workers=2, store=tmp_path / "runs", results=tmp_path / "results", progress=False)
+    trials = api.show_study(outcome["study_id"], tmp_path / "runs")["trials"]
+    assert [t["status"] for t in trials] == [status]
+    assert int((tmp_path / "deaths").read_text()) == deaths
+    if status == "crashed":
+        assert "worker died" in trials[0]["error"] and trials[0]["score"] == 0.0
