@@ -49,9 +49,6 @@ class Budget:
 class Optimizer(ABC):
     """Base class of HPO tools. Subclasses register with ``@OPTIMIZERS.register("name")``."""
 
-    #: Tools that ask for fidelities below 1 set this; the runner then applies the incumbent rule.
-    multi_fidelity: bool = False
-
     def __init__(self, space: ConfigurationSpace, *, seed: int, budget: Budget) -> None:
         self.space = space
         self.seed = seed

@@ -1,9 +1,9 @@
-"""SMAC3 (random-forest Bayesian optimization), and its multi-fidelity Hyperband variant.
+"""SMAC3's random-forest Bayesian optimization (``HyperparameterOptimizationFacade``).
 
 The runner scores every configuration by its mean over all the protocol's tuning seeds, so SMAC
 runs ``deterministic=True`` without instances: SMAC's own seed handling would score only a few
-seeds per configuration. ``smac-mf`` uses the fidelity as SMAC's budget (fraction of a full run).
-SMAC minimizes, so it is told the negated score.
+seeds per configuration. SMAC minimizes, so it is told the negated score. ``SMACBase`` is shared
+with ``smac_mf.py``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from .base import OPTIMIZERS, Budget, Optimizer, TrialInfo, config_dict
 _MAX_SMAC_TRIALS = 100_000
 
 
-def _target_function(config: Any, seed: int = 0, budget: float = 1.0) -> float:
+def ask_tell_target(config: Any, seed: int = 0, budget: float = 1.0) -> float:
     raise RuntimeError("SMAC is driven by ask/tell here; its target function is never called")
 
 
-class _SMACBase(Optimizer):
+class SMACBase(Optimizer):
+    #: True: SMAC's budget is the fidelity (fraction of a full run), from the runner's minimum to 1.
+    multi_fidelity = False
+
     def __init__(self, space: ConfigurationSpace, *, seed: int, budget: Budget) -> None:
         super().__init__(space, seed=seed, budget=budget)
         from smac import Scenario
@@ -37,6 +40,7 @@ class _SMACBase(Optimizer):
         self._smac = self._facade(Scenario(space, **scenario_kwargs))
 
     def _facade(self, scenario: Any) -> Any:
+        """The SMAC facade built on ``scenario``."""
         raise NotImplementedError
 
     def ask(self) -> TrialInfo:
@@ -54,19 +58,8 @@ class _SMACBase(Optimizer):
 
 
 @OPTIMIZERS.register("smac")
-class SMAC(_SMACBase):
+class SMAC(SMACBase):
     def _facade(self, scenario: Any) -> Any:
         from smac import HyperparameterOptimizationFacade as Facade
 
-        return Facade(scenario, _target_function, overwrite=True, logging_level=40)
-
-
-@OPTIMIZERS.register("smac-mf")
-class SMACMultiFidelity(_SMACBase):
-    multi_fidelity = True
-
-    def _facade(self, scenario: Any) -> Any:
-        from smac import MultiFidelityFacade as Facade
-
-        intensifier = Facade.get_intensifier(scenario, eta=3)
-        return Facade(scenario, _target_function, intensifier=intensifier, overwrite=True, logging_level=40)
+        return Facade(scenario, ask_tell_target, overwrite=True, logging_level=40)
