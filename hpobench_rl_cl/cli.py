@@ -125,6 +125,8 @@ def _show(args: argparse.Namespace) -> None:
     if record["summary"]:
         print(f"incumbent: {json.dumps(record['summary']['incumbent']['config'], sort_keys=True)}")
         print_summary(record["summary"])
+    elif record["study"]["optimizer"] == "none":
+        print("(evaluate runs: configurations trained on given seeds, no tuning)")
     else:
         print("(study not finished: rerun its command to resume it)")
 
