@@ -181,6 +181,11 @@ def evaluate(
     else:
         if not isinstance(config, Mapping):
             raise UserError("config must be a mapping of hyperparameters or 'hand-tuned'")
+        from .trainers.algorithms import accepted_hyperparameters
+
+        unknown_names = sorted(set(config) - accepted_hyperparameters(spec_protocol.algorithm))
+        if unknown_names:
+            raise UserError(f"unknown hyperparameter(s) {unknown_names} for algorithm {spec_protocol.algorithm}")
         role, run_config = "user", run_config_for(spec_protocol, dict(config))
         if test_seeds and not audit:
             raise SealError(
