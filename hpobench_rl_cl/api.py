@@ -257,3 +257,29 @@ def reproduce_hand_tuned(protocol: str, *, seeds: tuple[int, ...] = (0, 1), work
     return {"protocol": protocol, "source": source, "timesteps": steps, "seeds": list(seeds), "scores": scores,
             "mean": float(np.mean(scores)), "published": published, "threshold": threshold,
             "reproduced": bool(max(scores) >= threshold), "wall_s": [r.wall_s for r in results]}
+
+
+def audit(input: str | Path, *, store: str | Path = DEFAULT_STORE_DIR, out: str | Path | None = None,
+          reps: int = 2000, seed: int = 0) -> tuple[dict[str, Any], list[Path]]:
+    """Seed-overfitting audit of a study id, one of our exports, or any CSV/Parquet with columns
+    ``config_id``, ``seed``, ``score`` (optional ``phase``, ``budget``, ``method``). Writes markdown,
+    JSON and plots to ``out`` (default: a folder beside the input). Returns (report, paths)."""
+    from .analysis import audit as auditing
+    from .analysis import report as reporting
+    from .store.export import trials_frame
+
+    path = Path(input)
+    if path.suffix in (".csv", ".parquet"):
+        frame = auditing.read_table(path)
+        default_out = path.with_suffix(".audit")
+    else:
+        result_store = ResultStore(store)
+        try:
+            result_store.study(str(input))
+            frame = auditing.validated(trials_frame(result_store, str(input)), f"study {input}")
+        finally:
+            result_store.close()
+        default_out = Path(store) / f"{input}.audit"
+    report = auditing.audit(frame, reps=reps, seed=seed)
+    paths = reporting.write(report, Path(out) if out else default_out, path.stem if path.suffix else str(input))
+    return report, paths

@@ -86,7 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--audit", action="store_true",
                           help="allow your own configuration on test seeds, recorded as an audit run")
     _add_execution(evaluate)
+
+    audit = commands.add_parser("audit", help="seed-overfitting audit of a study or a table of scores")
+    audit.add_argument("input", help="study id, or CSV/Parquet with config_id, seed, score [, phase, budget, method]")
+    audit.add_argument("--store", default="runs", help="result store holding the study (default: runs)")
+    audit.add_argument("--out", help="output folder (default: beside the input)")
+    audit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the held-out split")
     return parser
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from . import api
+    from .analysis.report import markdown
+
+    report, paths = api.audit(args.input, store=args.store, out=args.out, seed=args.seed)
+    print(markdown(report, str(args.input)))
+    print(f"written: {', '.join(str(p) for p in paths)}")
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -144,7 +159,7 @@ def _evaluate(args: argparse.Namespace) -> None:
           f"IQM {outcome['iqm']:.2f}, std {outcome['std']:.2f}; per seed {outcome['scores']}")
 
 
-_COMMANDS = {"run": _run, "list": _list, "show": _show, "evaluate": _evaluate}
+_COMMANDS = {"run": _run, "list": _list, "show": _show, "evaluate": _evaluate, "audit": _audit}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -117,3 +117,13 @@ def test_two_workers_on_a_local_dask_cluster_give_the_same_study(tiny_protocol, 
                              workers=2, progress=False)
     assert parallel["incumbent"] == serial["incumbent"]
     assert parallel["test"] == serial["test"]
+
+
+def test_audit_of_a_stored_study_uses_its_incumbent_and_test_seeds(tiny_protocol, workdir):
+    summary = _run(tiny_protocol, workdir)
+    report, paths = api.audit(summary["study_id"], store=workdir["store"], reps=200)
+    assert report["incumbent"] == summary["incumbent"]["config_hash"]
+    gap = summary["incumbent"]["tuning_score"] - summary["test"]["incumbent"]["mean"]
+    assert report["incumbent_gap"]["gap"] == pytest.approx(gap)
+    assert report["incumbent_gap"]["held_out_seeds"] == 2
+    assert all(p.exists() for p in paths)

@@ -1,0 +1,1 @@
+"""Analysis: robust statistics over scores, and the seed-overfitting audit."""

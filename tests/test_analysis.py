@@ -1,0 +1,115 @@
+"""Statistics and the seed-overfitting audit against values computed independently here."""
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpobench_rl_cl.analysis import stats
+from hpobench_rl_cl.analysis.audit import audit, seed_subset_sensitivity, validated
+from hpobench_rl_cl.errors import UserError
+
+
+def test_iqm_is_the_mean_of_the_middle_half():
+    assert stats.iqm(np.arange(8.0)) == pytest.approx(np.mean([2, 3, 4, 5]))
+
+
+def test_probability_of_improvement_counts_pairs():
+    x, y = np.array([[1.0], [4.0], [6.0]]), np.array([[2.0], [5.0]])
+    wins = sum(a > b for a in x[:, 0] for b in y[:, 0]) + 0.5 * sum(a == b for a in x[:, 0] for b in y[:, 0])
+    assert stats.probability_of_improvement(x, y) == pytest.approx(wins / 6)
+
+
+def test_performance_profile_is_the_fraction_above_each_threshold():
+    scores = np.array([[0.2], [0.5], [0.9], [1.3]])
+    thresholds = np.array([0.0, 0.4, 1.0, 2.0])
+    assert stats.performance_profile(scores, thresholds).tolist() == pytest.approx([1.0, 0.75, 0.25, 0.0])
+
+
+def test_aggregates_point_estimates_and_intervals():
+    rng = np.random.default_rng(1)
+    scores = rng.normal(size=(12, 3))
+    result = stats.aggregates_with_ci({"m": scores}, reps=500)["m"]
+    flat = np.sort(scores.reshape(-1))
+    assert result["iqm"][0] == pytest.approx(flat[9:27].mean())
+    assert result["mean"][0] == pytest.approx(scores.mean())
+    assert result["optimality_gap"][0] == pytest.approx(np.mean(1 - np.minimum(scores, 1)))
+    for estimate, low, high in result.values():
+        assert low <= estimate <= high
+
+
+def test_normalization():
+    assert stats.normalize(np.array([0.0, 50.0, 100.0]), 0.0, 100.0).tolist() == [0.0, 0.5, 1.0]
+
+
+def _phase_table():
+    # tuning means 4, 3, 2, 1 and test means 1, 2, 3, 4: ranks reversed, incumbent a, gap exactly 3
+    rows = []
+    for config, tuning, test in zip("abcd", [4, 3, 2, 1], [1, 2, 3, 4]):
+        rows += [{"config_id": config, "seed": s, "score": tuning, "phase": "tuning"} for s in range(3)]
+        rows += [{"config_id": config, "seed": s, "score": test, "phase": "test"} for s in range(3, 6)]
+    return pd.DataFrame(rows)
+
+
+def test_audit_with_phase_reports_the_known_gap_and_reversed_ranks():
+    report = audit(validated(_phase_table(), "t"), reps=200)
+    assert report["incumbent"] == "a"
+    assert report["incumbent_gap"]["gap"] == pytest.approx(3.0)
+    assert report["incumbent_gap"]["ci95"] == pytest.approx([3.0, 3.0])
+    assert report["rank_agreement"]["spearman"] == pytest.approx(-1.0)
+    assert report["rank_agreement"]["kendall"] == pytest.approx(-1.0)
+    assert any("gap 3.00" in flag for flag in report["flags"])
+
+
+def test_seed_subset_sensitivity_matches_an_exhaustive_count():
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(4, 5)) + np.arange(4)[:, None] * 0.3
+    rows = seed_subset_sensitivity(matrix)
+    for row in rows:
+        hits, regrets = [], []
+        for subset in itertools.combinations(range(5), row.k):
+            rest = [s for s in range(5) if s not in subset]
+            chosen = matrix[:, subset].mean(axis=1).argmax()
+            held = matrix[:, rest].mean(axis=1)
+            hits.append(held[chosen] == held.max())
+            regrets.append(held.max() - held[chosen])
+        assert row.subsets == len(hits)
+        assert row.p_best_on_held_out == pytest.approx(np.mean(hits))
+        assert row.expected_regret == pytest.approx(np.mean(regrets))
+
+
+def test_audit_without_phase_splits_seeds_in_halves():
+    table = _phase_table().drop(columns="phase")
+    report = audit(validated(table, "t"), reps=100)
+    assert sorted(report["split"]["tuning_seeds"] + report["split"]["held_out_seeds"]) == list(range(6))
+    assert len(report["split"]["held_out_seeds"]) == 3
+
+
+@pytest.mark.parametrize("csv,message", [
+    ("config,seed,score\na,1,2\n", "missing column(s) ['config_id']"),
+    ("config_id,seed,score\na,1,2\nb,one,3\n", "row 3 has a non-numeric seed 'one'"),
+    ("config_id,seed,score,phase\na,1,2,train\n", "phase has value(s) ['train']"),
+])
+def test_malformed_tables_name_the_column_or_row(tmp_path, csv, message):
+    from hpobench_rl_cl.analysis.audit import read_table
+
+    path = tmp_path / "scores.csv"
+    path.write_text(csv)
+    with pytest.raises(UserError) as caught:
+        read_table(path)
+    assert message in str(caught.value)
+
+
+def test_cli_audit_writes_markdown_json_and_plots(tmp_path):
+    path = tmp_path / "scores.csv"
+    _phase_table().to_csv(path, index=False)
+    done = subprocess.run([sys.executable, "-m", "hpobench_rl_cl", "audit", str(path)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "generalization gap" in done.stdout
+    out = tmp_path / "scores.audit"
+    assert {p.name for p in out.iterdir()} >= {"audit.md", "audit.json", "seed_sensitivity.png", "seed_sensitivity.svg",
+                                               "tuning_vs_held_out.png", "tuning_vs_held_out.svg"}
