@@ -129,3 +129,24 @@ def test_hand_tuned_ppo_cartpole_reproduces_rl_zoo3_on_its_own_setting():
     outcome = api.reproduce_hand_tuned("ppo-cartpole", seeds=(0,), workers=1)
     assert outcome["timesteps"] == 100_000
     assert outcome["reproduced"], outcome
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_protocol_trains_hand_tuned_and_a_sampled_config(name):
+    """Classic control, Box2D, MuJoCo and MiniGrid images, each through the real trainer."""
+    from hpobench_rl_cl import api
+    from hpobench_rl_cl.optimizers.base import config_dict
+    from hpobench_rl_cl.runner.study import run_config_for
+    from hpobench_rl_cl.trainers.base import Trial
+    from hpobench_rl_cl.trainers.sb3 import checkpoints, train_trial
+
+    protocol = load_protocol(name, "smoke")
+    spec = api.train_spec(protocol, "cpu")
+    steps = min(protocol.total_timesteps, 256)
+    hand_tuned, _ = hand_tuned_config(protocol.algorithm, protocol.env_id, protocol.hand_tuned)
+    sampled = run_config_for(protocol, config_dict(protocol.search_space(seed=0).sample_configuration()))
+    for config in (hand_tuned, sampled):
+        result = train_trial(spec, Trial(config, 0, steps))
+        assert result.status == "ok", result.error
+        assert [step for step, _ in result.curve] == checkpoints(steps, protocol.curve_points)
+        assert protocol.worst_score <= result.score
