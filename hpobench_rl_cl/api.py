@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from .errors import SealError, UserError
 from .protocol.spec import DEFAULT_PROTOCOL, DEFAULT_SCALE, SCALES, RLProtocol, list_protocol_names, load_protocol
@@ -90,17 +90,24 @@ class _Session:
         self.bar = tqdm(total=self.total, desc=self.label, unit="trial", disable=not self.progress, dynamic_ncols=True)
         return self
 
-    def runner_factory(self, backend_name: str = "sb3") -> Callable[[TrainSpec], Any]:
-        from . import trainers  # noqa: F401  (registers built-in backends)
+    def study(self, protocol: RLProtocol, spec: TrainSpec, study_id: str, optimizer: str, hpo_seed: int) -> Any:
+        """Open (or resume) ``study_id`` in the store and return its :class:`Study`."""
+        from . import provenance
         from .runner.execution import TrialRunner
+        from .runner.study import Study
 
-        backend = BACKENDS.get(backend_name)()
+        self.store.open_study(
+            study_id, family=protocol.family, protocol_name=protocol.name, scale=protocol.scale,
+            protocol_hash=protocol.hash, protocol_content=protocol.content(), optimizer=optimizer,
+            hpo_seed=hpo_seed, provenance=provenance.collect(),
+        )
 
         def on_progress(result: Any, from_store: bool) -> None:
             self.bar.update(1)
             self.bar.set_postfix_str("resumed" if from_store else f"last score {result.score:.1f}")
 
-        return lambda spec: TrialRunner(self.client, backend, spec, self.store, on_progress)
+        runner = TrialRunner(self.client, BACKENDS.get("sb3")(), spec, self.store, on_progress)
+        return Study(protocol, optimizer, hpo_seed, self.store, runner, study_id)
 
     def __exit__(self, *exc: Any) -> None:
         self.bar.close()
@@ -127,8 +134,7 @@ def run_study(
     the sealed test seeds. ``workers``: parallel single-threaded trials (default: one per core).
     Rerunning the same call resumes the study. Returns the study summary."""
     from . import optimizers  # noqa: F401  (registers built-in tools)
-    from . import provenance
-    from .runner.study import Study, study_id_for
+    from .runner.study import study_id_for
 
     spec_protocol = load_protocol(protocol, scale)
     optimizers.OPTIMIZERS.get(optimizer)  # fail on an unknown tool before anything starts
@@ -136,13 +142,7 @@ def run_study(
     study_id = study_name or study_id_for(spec_protocol, optimizer, hpo_seed)
     expected = round(spec_protocol.budget_full_runs) * len(spec_protocol.tuning_seeds) + 2 * len(spec_protocol.seeds.test)
     with _Session(store, workers, scheduler, scheduler_file, progress, expected, study_id) as session:
-        session.store.open_study(
-            study_id, family=spec_protocol.family, protocol_name=spec_protocol.name, scale=scale,
-            protocol_hash=spec_protocol.hash, protocol_content=spec_protocol.content(), optimizer=optimizer,
-            hpo_seed=hpo_seed, provenance=provenance.collect(),
-        )
-        study = Study(spec_protocol, optimizer, hpo_seed, session.store, session.runner_factory(), spec, study_id)
-        summary = study.run()
+        summary = session.study(spec_protocol, spec, study_id, optimizer, hpo_seed).run()
         export_study(session.store, study_id, results)
     return summary
 
@@ -163,8 +163,7 @@ def evaluate(
     """Train a configuration (a mapping, or ``"hand-tuned"``) at full fidelity on ``seeds``
     (default: the tuning seeds). Test seeds: only for the hand-tuned baseline, or as a recorded
     audit run (``audit=True``)."""
-    from . import provenance
-    from .runner.study import Study, run_config_for, score_summary
+    from .runner.study import run_config_for, score_summary
     from .trainers.hand_tuned import hand_tuned_config
 
     spec_protocol = load_protocol(protocol, scale)
@@ -196,12 +195,7 @@ def evaluate(
     spec = train_spec(spec_protocol, device)
     study_id = f"{spec_protocol.name}-{scale}-evaluate"
     with _Session(store, workers, None, None, progress, len(seeds), study_id) as session:
-        session.store.open_study(
-            study_id, family=spec_protocol.family, protocol_name=spec_protocol.name, scale=scale,
-            protocol_hash=spec_protocol.hash, protocol_content=spec_protocol.content(), optimizer="none",
-            hpo_seed=0, provenance=provenance.collect(),
-        )
-        study = Study(spec_protocol, "none", 0, session.store, session.runner_factory(), spec, study_id)
+        study = session.study(spec_protocol, spec, study_id, "none", 0)
         results_by_role = study.test({role: run_config}, tuple(seeds), phase=phase, audit=audit and role == "user")
         export_study(session.store, study_id, results)
     by_seed = results_by_role[role]
@@ -236,7 +230,6 @@ def reproduce_hand_tuned(protocol: str, *, seeds: tuple[int, ...] = (0, 1), work
     max(published std, 5% of |published mean|); the mean over seeds is reported beside it."""
     import numpy as np
 
-    from . import trainers
     from .runner.execution import dask_client
     from .trainers.base import Trial
     from .trainers.hand_tuned import zoo_reference_timesteps
@@ -250,7 +243,7 @@ def reproduce_hand_tuned(protocol: str, *, seeds: tuple[int, ...] = (0, 1), work
     config, source = zoo_config(paper.algorithm, paper.env_id, paper.hand_tuned)
     spec = train_spec(paper, device)
     with dask_client(workers or os.cpu_count() or 1) as client:
-        futures = trainers.BACKENDS.get("sb3")().submit(client, spec, [Trial(config, s, steps) for s in seeds])
+        futures = BACKENDS.get("sb3")().submit(client, spec, [Trial(config, s, steps) for s in seeds])
         results = client.gather(futures)
     scores = [r.score for r in results]
     threshold = published["mean"] - max(published["std"], 0.05 * abs(published["mean"]))

@@ -25,7 +25,7 @@ import numpy as np
 from ..optimizers import OPTIMIZERS, Budget, Optimizer, TrialInfo
 from ..protocol.spec import RLProtocol
 from ..store.sqlite_store import ResultStore, TrialKey
-from ..trainers.base import TrainSpec, Trial, TrialResult, config_hash
+from ..trainers.base import Trial, TrialResult, config_hash
 from ..trainers.hand_tuned import hand_tuned_config
 from .execution import PendingTrial, TrialRunner
 
@@ -85,14 +85,13 @@ class Study:
     """Runs one (protocol, HPO tool, HPO seed) study against a store; rerunning resumes it."""
 
     def __init__(self, protocol: RLProtocol, optimizer_name: str, hpo_seed: int, store: ResultStore,
-                 runner_factory: Callable[[TrainSpec], TrialRunner], spec: TrainSpec, study_id: str) -> None:
+                 runner: TrialRunner, study_id: str) -> None:
         self.protocol = protocol
         self.optimizer_name = optimizer_name
         self.hpo_seed = hpo_seed
         self.store = store
-        self.spec = spec
         self.study_id = study_id
-        self.runner = runner_factory(spec)
+        self.runner = runner
 
     def make_optimizer(self) -> Optimizer:
         cls = OPTIMIZERS.get(self.optimizer_name)
