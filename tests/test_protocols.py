@@ -150,3 +150,12 @@ def test_every_shipped_protocol_trains_hand_tuned_and_a_sampled_config(name):
         assert result.status == "ok", result.error
         assert [step for step, _ in result.curve] == checkpoints(steps, protocol.curve_points)
         assert protocol.worst_score <= result.score
+
+
+def test_tuning_path_refuses_a_test_seed():
+    from hpobench_rl_cl.errors import SealError
+
+    seeds = load_protocol("ppo-cartpole", "paper").seeds
+    seeds.require_tuning([0, 4])
+    with pytest.raises(SealError, match=r"test seed\(s\) \[5\] may not be used while tuning"):
+        seeds.require_tuning([0, 5])

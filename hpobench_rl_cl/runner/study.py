@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..analysis.stats import iqm
 from ..optimizers import OPTIMIZERS, Budget, Optimizer, TrialInfo
 from ..protocol.spec import RLProtocol
 from ..store.sqlite_store import ResultStore, TrialKey
@@ -66,17 +67,11 @@ def fidelity_steps(protocol: RLProtocol, fidelity: float) -> int:
     return max(1, round(protocol.total_timesteps * fidelity))
 
 
-def interquartile_mean(scores: list[float]) -> float:
-    from scipy.stats import trim_mean
-
-    return float(trim_mean(scores, 0.25))
-
-
 def score_summary(scores: list[float]) -> dict[str, Any]:
     return {
         "scores": scores,
         "mean": float(np.mean(scores)),
-        "iqm": interquartile_mean(scores),
+        "iqm": iqm(scores),
         "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
     }
 
@@ -103,7 +98,6 @@ class Study:
     def tune(self) -> list[Evaluation]:
         """Ask, train on the tuning seeds, tell, until the budget is spent or the tool stops."""
         protocol = self.protocol
-        protocol.seeds.require_tuning(protocol.tuning_seeds)
         optimizer = self.make_optimizer()
         evaluations: list[Evaluation] = []
         finished: deque[Evaluation] = deque()
@@ -159,6 +153,7 @@ class Study:
         return max((e for e in evaluations if e.info.fidelity == top), key=lambda e: (e.mean_score, -e.index))
 
     def _tuning_trial(self, evaluation: Evaluation, seed: int, on_done: Callable) -> PendingTrial:
+        self.protocol.seeds.require_tuning([seed])
         trial = Trial(evaluation.run_config, seed, evaluation.budget_steps)
         key = TrialKey(self.study_id, "tuning", "tuning", trial.config_hash, seed, trial.budget_steps)
         return PendingTrial(key, trial, evaluation.info.fidelity, evaluation.index, on_done)
