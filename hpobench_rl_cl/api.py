@@ -232,15 +232,14 @@ def reproduce_hand_tuned(protocol: str, *, seeds: tuple[int, ...] = (0, 1), work
 
     from .runner.execution import dask_client
     from .trainers.base import Trial
-    from .trainers.hand_tuned import zoo_reference_timesteps
-    from .trainers.hand_tuned import hand_tuned_config as zoo_config
+    from .trainers.hand_tuned import hand_tuned_config, zoo_reference_timesteps
 
     paper = load_protocol(protocol, "paper")
     published = paper.hand_tuned.get("published")
     steps = zoo_reference_timesteps(paper.algorithm, paper.env_id, paper.hand_tuned)
     if published is None or steps is None:
         raise UserError(f"{protocol}: no published rl-zoo3 figure to reproduce")
-    config, source = zoo_config(paper.algorithm, paper.env_id, paper.hand_tuned)
+    config, source = hand_tuned_config(paper.algorithm, paper.env_id, paper.hand_tuned)
     spec = train_spec(paper, device)
     with dask_client(workers or os.cpu_count() or 1) as client:
         futures = BACKENDS.get("sb3")().submit(client, spec, [Trial(config, s, steps) for s in seeds])

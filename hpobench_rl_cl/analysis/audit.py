@@ -9,6 +9,7 @@ budget counts (lower-fidelity rows describe a different training).
 from __future__ import annotations
 
 import itertools
+from math import comb
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def seed_subset_sensitivity(matrix: np.ndarray, *, repeats: int = 500, seed: int
     rng = np.random.default_rng(seed)
     rows = []
     for k in range(1, n_seeds):
-        all_subsets = list(itertools.combinations(range(n_seeds), k)) if _n_choose(n_seeds, k) <= MAX_EXACT_SUBSETS else None
+        all_subsets = list(itertools.combinations(range(n_seeds), k)) if comb(n_seeds, k) <= MAX_EXACT_SUBSETS else None
         subsets = all_subsets or [tuple(sorted(rng.choice(n_seeds, k, replace=False))) for _ in range(repeats)]
         hits, regrets = [], []
         for subset in subsets:
@@ -101,12 +102,6 @@ def seed_subset_sensitivity(matrix: np.ndarray, *, repeats: int = 500, seed: int
             regrets.append(held_means.max() - held_means[chosen])
         rows.append(SensitivityRow(k, len(subsets), float(np.mean(hits)), float(np.mean(regrets))))
     return rows
-
-
-def _n_choose(n: int, k: int) -> int:
-    from math import comb
-
-    return comb(n, k)
 
 
 def resampled_split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, dict[str, list[int]]]:
