@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 
-from hpobench_rl_cl import api
 from hpobench_rl_cl.optimizers import OPTIMIZERS, Budget
 from hpobench_rl_cl.protocol.spec import load_protocol
 from hpobench_rl_cl.runner.study import run_config_for
@@ -43,7 +42,7 @@ def main() -> None:
     parser.add_argument("--configs", type=int, default=20)
     args = parser.parse_args()
     protocol = load_protocol(args.protocol, "quick")
-    spec = api.train_spec(protocol, "cpu")
+    spec = protocol.train_specs("cpu")["tuning"]
     sampled = dict(protocol.search_space(seed=1).sample_configuration())
     config = run_config_for(protocol, {k: v.item() if hasattr(v, "item") else v for k, v in sampled.items()})
     start = time.perf_counter()

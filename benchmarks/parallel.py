@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import time
 
-from hpobench_rl_cl import api
 from hpobench_rl_cl.protocol.spec import load_protocol
 from hpobench_rl_cl.runner.execution import dask_client
 from hpobench_rl_cl.trainers import BACKENDS, Trial
@@ -36,7 +35,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000)
     args = parser.parse_args()
     protocol = load_protocol(args.protocol, "quick")
-    spec = api.train_spec(protocol, "cpu")
+    spec = protocol.train_specs("cpu")["tuning"]
     config, _ = hand_tuned_config(protocol.algorithm, protocol.env_id, protocol.hand_tuned)
     trials = [Trial(config, seed, args.steps) for seed in range(args.trials)]
     timed_batch(1, spec, trials[:1])  # warm imports and caches for both sides alike

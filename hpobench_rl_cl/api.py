@@ -13,58 +13,69 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import SealError, UserError
-from .protocol.spec import DEFAULT_PROTOCOL, DEFAULT_SCALE, SCALES, RLProtocol, list_protocol_names, load_protocol
-from .store.export import DEFAULT_RESULTS_DIR, export_study
+from .protocol import BenchmarkProtocol
+from .protocol.cl_spec import load_cl_suite
+from .protocol.spec import (DEFAULT_PROTOCOL, DEFAULT_SCALE, SCALES, list_protocol_names, load_protocol,
+                            protocol_family)
+from .store.export import DEFAULT_RESULTS_DIR, export_comparison, export_study
 from .store.sqlite_store import DEFAULT_STORE_DIR, ResultStore
-from .trainers.base import BACKENDS, TrainSpec
+from .trainers.base import BACKENDS
 
 # Steps/s of one single-threaded trial on the 2-core development machines, evaluation included.
 # PPO: the default study (paper's full space: small batches, many epochs) ran 135k steps in 520
 # core-seconds; DQN, SAC, TD3: SB3 defaults measured in shared/notes (a tuned space can be slower).
 _STEPS_PER_SECOND = {"PPO": 260.0, "A2C": 600.0, "DQN": 700.0, "SAC": 45.0, "TD3": 60.0}
 _CNN_SLOWDOWN = 5.0
+# Training images/s of one CL trial on one core of the development machines, evaluation after each
+# experience included (small-cnn: 3 epochs of the glyph default's 6,000 images in 12.7 s; the
+# others rough). ResNet-18 belongs on a GPU.
+_IMAGES_PER_SECOND = {"mlp": 20000.0, "small-cnn": 1400.0, "resnet18-cifar": 40.0}
 
 
-def resolve_device(policy: str, requested: str = "auto") -> str:
-    """``auto``: CUDA for CNN policies when a GPU is present, else CPU (MLP policies train faster
-    on one CPU core than on a GPU: measured 3,484 vs 1,628 steps/s for PPO CartPole on an H200)."""
-    import torch
-
-    if requested not in ("auto", "cpu", "cuda"):
-        raise UserError(f"unknown device {requested!r}; choose auto, cpu or cuda")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but torch sees no CUDA device")
-    if requested != "auto":
-        return requested
-    return "cuda" if "Cnn" in policy and torch.cuda.is_available() else "cpu"
-
-
-def train_spec(protocol: RLProtocol, device: str = "auto") -> TrainSpec:
-    return TrainSpec(
-        env_id=protocol.env_id, algorithm=protocol.algorithm, policy=protocol.policy,
-        eval_episodes=protocol.eval_episodes, curve_points=protocol.curve_points,
-        worst_score=protocol.worst_score, env_kwargs=protocol.env_kwargs,
-        device=resolve_device(protocol.policy, device),
-    )
-
-
-def estimated_cost(protocol: RLProtocol) -> dict[str, float]:
-    """Env steps and single-core hours of a whole study at the protocol's scale (a rough estimate)."""
-    steps = protocol.budget_full_runs * protocol.full_run_steps + 2 * len(protocol.seeds.test) * protocol.total_timesteps
-    speed = _STEPS_PER_SECOND.get(protocol.algorithm, 500.0) / (_CNN_SLOWDOWN if "Cnn" in protocol.policy else 1.0)
-    return {"env_steps": steps, "core_hours": steps / speed / 3600}
+def estimated_cost(protocol: Any) -> dict[str, float]:
+    """Work units (env steps or training images) and single-core hours of a whole study at the
+    protocol's scale: the tuning budget plus both roles on every held-out seed (a rough estimate)."""
+    runs = protocol.budget_full_runs * len(protocol.tuning_seeds) + 2 * len(protocol.seeds.test)
+    if protocol.family == "cl":
+        per_run = protocol.epochs * protocol.tuning_data.info().train_images
+        units, speed = runs * per_run, _IMAGES_PER_SECOND.get(protocol.model, 500.0)
+    else:
+        units = runs * protocol.total_timesteps
+        speed = _STEPS_PER_SECOND.get(protocol.algorithm, 500.0) / (_CNN_SLOWDOWN if "Cnn" in protocol.policy else 1.0)
+    return {"units": units, "core_hours": units / speed / 3600}
 
 
 def list_protocols() -> list[dict[str, Any]]:
+    """Every shipped protocol with its estimated cost at each scale (a CL protocol: all its strategies)."""
     rows = []
     for name in list_protocol_names():
-        row: dict[str, Any] = {"name": name}
+        row: dict[str, Any] = {"name": name, "family": protocol_family(name)}
         for scale in SCALES:
-            protocol = load_protocol(name, scale)
-            row[scale] = estimated_cost(protocol)
-            row["description"] = protocol.description
+            protocols = load_any(name, scale)
+            costs = [estimated_cost(p) for p in protocols]
+            row[scale] = {k: sum(c[k] for c in costs) for k in ("units", "core_hours")}
+            row["description"] = protocols[0].description
         rows.append(row)
     return rows
+
+
+def load_any(name: str, scale: str) -> list[BenchmarkProtocol]:
+    """An RL protocol, or each strategy of a CL protocol."""
+    if protocol_family(name) == "cl":
+        return list(load_cl_suite(name, scale).strategies.values())
+    return [load_protocol(name, scale)]
+
+
+def load_one(name: str, scale: str, strategy: str | None = None) -> BenchmarkProtocol:
+    """An RL protocol, or one strategy of a CL protocol."""
+    if protocol_family(name) == "rl":
+        if strategy:
+            raise UserError(f"{name} is an RL protocol: it has no strategies")
+        return load_protocol(name, scale)
+    strategies = load_cl_suite(name, scale).strategies
+    if strategy not in strategies:
+        raise UserError(f"{name} is a CL protocol: name one of its strategies ({', '.join(strategies)}) with --strategy")
+    return strategies[strategy]
 
 
 class _Session:
@@ -90,7 +101,7 @@ class _Session:
         self.bar = tqdm(total=self.total, desc=self.label, unit="trial", disable=not self.progress, dynamic_ncols=True)
         return self
 
-    def study(self, protocol: RLProtocol, spec: TrainSpec, study_id: str, optimizer: str, hpo_seed: int) -> Any:
+    def study(self, protocol: BenchmarkProtocol, study_id: str, optimizer: str, hpo_seed: int, device: str) -> Any:
         """Open (or resume) ``study_id`` in the store and return its :class:`Study`."""
         from . import provenance
         from .runner.execution import TrialRunner
@@ -106,7 +117,8 @@ class _Session:
             self.bar.update(1)
             self.bar.set_postfix_str("resumed" if from_store else f"last score {result.score:.1f}")
 
-        runner = TrialRunner(self.client, BACKENDS.get("sb3")(), spec, self.store, on_progress)
+        runner = TrialRunner(self.client, BACKENDS.get(protocol.backend)(), protocol.train_specs(device), self.store,
+                             on_progress)
         return Study(protocol, optimizer, hpo_seed, self.store, runner, study_id)
 
     def __exit__(self, *exc: Any) -> None:
@@ -131,20 +143,37 @@ def run_study(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Tune ``protocol`` with ``optimizer``, then test the incumbent and the hand-tuned baseline on
-    the sealed test seeds. ``workers``: parallel single-threaded trials (default: one per core).
-    Rerunning the same call resumes the study. Returns the study summary."""
+    the sealed test seeds. ``workers``: parallel trials (default: one per core). Rerunning the same
+    call resumes the study. Returns the study summary.
+
+    A CL protocol runs one study per strategy (tune on the tuning dataset, then evaluate incumbent
+    and hand-tuned once per evaluation seed on the evaluation dataset) and returns the comparison:
+    each strategy's tuning-phase and evaluation-phase score and rank, and Kendall's tau."""
     from . import optimizers  # noqa: F401  (registers built-in tools)
     from .runner.study import study_id_for
 
-    spec_protocol = load_protocol(protocol, scale)
+    protocols = load_any(protocol, scale)
     optimizers.OPTIMIZERS.get(optimizer)  # fail on an unknown tool before anything starts
-    spec = train_spec(spec_protocol, device)
-    study_id = study_name or study_id_for(spec_protocol, optimizer, hpo_seed)
-    expected = round(spec_protocol.budget_full_runs) * len(spec_protocol.tuning_seeds) + 2 * len(spec_protocol.seeds.test)
-    with _Session(store, workers, scheduler, scheduler_file, progress, expected, study_id) as session:
-        summary = session.study(spec_protocol, spec, study_id, optimizer, hpo_seed).run()
-        export_study(session.store, study_id, results)
-    return summary
+    study_ids = [f"{study_name}-{p.strategy}" if study_name and p.family == "cl" else
+                 study_name or study_id_for(p, optimizer, hpo_seed) for p in protocols]
+    expected = sum(round(p.budget_full_runs) * len(p.tuning_seeds) + 2 * len(p.seeds.test) for p in protocols)
+    label = study_name or (study_ids[0] if protocols[0].family == "rl" else
+                           f"{protocols[0].suite}-{scale}-{optimizer}-s{hpo_seed}")
+    with _Session(store, workers, scheduler, scheduler_file, progress, expected, label) as session:
+        summaries = []
+        for spec_protocol, study_id in zip(protocols, study_ids):
+            summaries.append(session.study(spec_protocol, study_id, optimizer, hpo_seed, device).run())
+            export_study(session.store, study_id, results)
+    if protocols[0].family == "rl":
+        return summaries[0]
+    from .analysis.cl_metrics import compare_strategies
+
+    comparison = {"comparison_id": label, "protocol": protocols[0].suite, "scale": scale, "optimizer": optimizer,
+                  "hpo_seed": hpo_seed, "family": "cl", "held_out_phase": "evaluation",
+                  **compare_strategies({p.strategy: s for p, s in zip(protocols, summaries)}),
+                  "studies": summaries}
+    export_comparison(comparison, results)
+    return comparison
 
 
 def evaluate(
@@ -159,14 +188,15 @@ def evaluate(
     results: str | Path = DEFAULT_RESULTS_DIR,
     device: str = "auto",
     progress: bool = True,
+    strategy: str | None = None,
 ) -> dict[str, Any]:
     """Train a configuration (a mapping, or ``"hand-tuned"``) at full fidelity on ``seeds``
-    (default: the tuning seeds). Test seeds: only for the hand-tuned baseline, or as a recorded
-    audit run (``audit=True``)."""
+    (default: the tuning seeds). Test seeds (CL: evaluation seeds, on the evaluation dataset): only
+    for the hand-tuned baseline, or as a recorded audit run (``audit=True``). A CL protocol needs
+    the ``strategy``."""
     from .runner.study import run_config_for, score_summary
-    from .trainers.hand_tuned import hand_tuned_config
 
-    spec_protocol = load_protocol(protocol, scale)
+    spec_protocol = load_one(protocol, scale, strategy)
     seeds = list(seeds) if seeds is not None else list(spec_protocol.tuning_seeds)
     test_seeds = sorted(set(seeds) & set(spec_protocol.seeds.test))
     unknown = sorted(set(seeds) - set(spec_protocol.tuning_seeds) - set(spec_protocol.seeds.test))
@@ -175,27 +205,24 @@ def evaluate(
     if test_seeds and set(seeds) - set(test_seeds):
         raise UserError("evaluate tuning seeds and test seeds in separate calls")
     if config == "hand-tuned":
-        role, run_config = "hand-tuned", hand_tuned_config(spec_protocol.algorithm, spec_protocol.env_id,
-                                                           spec_protocol.hand_tuned)[0]
+        role, run_config = "hand-tuned", spec_protocol.hand_tuned_run_config()[0]
     else:
         if not isinstance(config, Mapping):
             raise UserError("config must be a mapping of hyperparameters or 'hand-tuned'")
-        from .trainers.algorithms import accepted_hyperparameters
-
-        unknown_names = sorted(set(config) - accepted_hyperparameters(spec_protocol.algorithm))
+        accepted = spec_protocol.accepted_hyperparameters()
+        unknown_names = sorted(set(config) - accepted) if accepted is not None else []
         if unknown_names:
-            raise UserError(f"unknown hyperparameter(s) {unknown_names} for algorithm {spec_protocol.algorithm}")
+            raise UserError(f"unknown hyperparameter(s) {unknown_names} for {spec_protocol.protocol_id}")
         role, run_config = "user", run_config_for(spec_protocol, dict(config))
         if test_seeds and not audit:
             raise SealError(
                 f"test seeds {test_seeds} are sealed: scoring your own configuration on them is selecting on the "
                 "test set; use the tuning seeds, or pass --audit to record an audit run shown as such"
             )
-    phase = "test" if test_seeds else "evaluate"
-    spec = train_spec(spec_protocol, device)
+    phase = spec_protocol.held_out_phase if test_seeds else "evaluate"
     study_id = f"{spec_protocol.name}-{scale}-evaluate"
     with _Session(store, workers, None, None, progress, len(seeds), study_id) as session:
-        study = session.study(spec_protocol, spec, study_id, "none", 0)
+        study = session.study(spec_protocol, study_id, "none", 0, device)
         results_by_role = study.test({role: run_config}, tuple(seeds), phase=phase, audit=audit and role == "user")
         export_study(session.store, study_id, results)
     by_seed = results_by_role[role]
@@ -232,15 +259,15 @@ def reproduce_hand_tuned(protocol: str, *, seeds: tuple[int, ...] = (0, 1), work
 
     from .runner.execution import dask_client
     from .trainers.base import Trial
-    from .trainers.hand_tuned import hand_tuned_config, zoo_reference_timesteps
+    from .trainers.hand_tuned import zoo_reference_timesteps
 
     paper = load_protocol(protocol, "paper")
     published = paper.hand_tuned.get("published")
     steps = zoo_reference_timesteps(paper.algorithm, paper.env_id, paper.hand_tuned)
     if published is None or steps is None:
         raise UserError(f"{protocol}: no published rl-zoo3 figure to reproduce")
-    config, source = hand_tuned_config(paper.algorithm, paper.env_id, paper.hand_tuned)
-    spec = train_spec(paper, device)
+    config, source = paper.hand_tuned_run_config()
+    spec = paper.train_specs(device)["evaluate"]
     with dask_client(workers or os.cpu_count() or 1) as client:
         futures = BACKENDS.get("sb3")().submit(client, spec, [Trial(config, s, steps) for s in seeds])
         results = client.gather(futures)

@@ -38,16 +38,34 @@ def _fmt(value: float) -> str:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
+    if summary.get("comparison_id"):
+        print_comparison(summary)
+        return
     test, budget = summary["test"], summary["budget"]
+    held_out = summary.get("held_out_phase", "test")
     print(f"\nstudy {summary['study_id']}  (protocol hash {summary['protocol_hash']})")
-    print(f"{'on the test seeds':<22}{'mean':>9}{'IQM':>10}{'std':>10}   tuning score")
+    print(f"{'on the ' + held_out + ' seeds':<22}{'mean':>9}{'IQM':>10}{'std':>10}   tuning score")
     for role in ("hand-tuned", "incumbent"):
         tuning = f"{summary['incumbent']['tuning_score']:.2f}" if role == "incumbent" else "-"
         print(f"{role:<22}{_fmt(test[role]['mean'])} {_fmt(test[role]['iqm'])} {_fmt(test[role]['std'])}   {tuning}")
     print(f"budget used: {budget['used_full_runs']:g} of {budget['given_full_runs']:g} full-run equivalents, "
-          f"{budget['configurations']} configurations, {budget['tuning_env_steps']:,} tuning env steps, "
+          f"{budget['configurations']} configurations, {budget['tuning_units']:,} tuning {budget['unit'].replace('_', ' ')}, "
           f"{budget['crashed_trials']} crashed trials")
     print(f"hand-tuned source: {summary['hand_tuned']['source']}")
+
+
+def print_comparison(comparison: dict[str, Any]) -> None:
+    """A CL protocol's strategies: tuning phase vs evaluation phase, as in the CL paper."""
+    for study in comparison["studies"]:
+        print_summary(study)
+    print(f"\n{comparison['protocol']} ({comparison['scale']}, {comparison['optimizer']}): incumbent of each strategy, "
+          "tuning phase (tuning dataset) vs evaluation phase (evaluation dataset)")
+    print(f"{'strategy':<14}{'tuning':>9}{'rank':>6}{'evaluation':>12}{'rank':>6}{'shift':>7}{'hand-tuned eval':>17}")
+    for row in comparison["strategies"]:
+        print(f"{row['strategy']:<14}{row['tuning_score']:>9.2f}{row['tuning_rank']:>6g}{row['evaluation_score']:>12.2f}"
+              f"{row['evaluation_rank']:>6g}{row['rank_shift']:>+7g}{row['hand_tuned_evaluation_score']:>17.2f}")
+    print(f"Kendall tau, tuning vs evaluation ranks: {comparison['kendall_tau_tuning_vs_evaluation']:.3f} "
+          "(1 = the tuning phase ranks the strategies as the evaluation phase does)")
 
 
 def _add_execution(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("protocol")
     evaluate.add_argument("--config", required=True, help="YAML/JSON file of hyperparameters, or 'hand-tuned'")
     evaluate.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: the tuning seeds)")
+    evaluate.add_argument("--strategy", help="CL protocols: the strategy whose configuration this is")
     evaluate.add_argument("--audit", action="store_true",
                           help="allow your own configuration on test seeds, recorded as an audit run")
     _add_execution(evaluate)
@@ -118,11 +137,12 @@ def _run(args: argparse.Namespace) -> None:
 def _list(_: argparse.Namespace) -> None:
     from . import api
 
-    print(f"{'protocol':<18}" + "".join(f"{s + ' (steps, core-h)':>28}" for s in ("smoke", "quick", "paper")))
+    print(f"{'protocol':<18}{'family':<7}" + "".join(f"{s + ' (units, core-h)':>28}" for s in ("smoke", "quick", "paper")))
     for row in api.list_protocols():
-        cells = "".join(f"{row[s]['env_steps']:>16,.0f} {row[s]['core_hours']:>10.2f}" for s in ("smoke", "quick", "paper"))
-        print(f"{row['name']:<18}{cells}")
-    print("core-h: single-core hours, estimated from measured SB3 speeds on 2-core machines; divide by --workers")
+        cells = "".join(f"{row[s]['units']:>16,.0f} {row[s]['core_hours']:>10.2f}" for s in ("smoke", "quick", "paper"))
+        print(f"{row['name']:<18}{row['family']:<7}{cells}")
+    print("units: env steps (RL) or training images (CL, all strategies); core-h: single-core hours estimated from "
+          "speeds measured on 2-core machines; divide by --workers")
 
 
 def _show(args: argparse.Namespace) -> None:
@@ -153,6 +173,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     outcome = api.evaluate(
         args.protocol, config, scale=args.scale, seeds=args.seeds, audit=args.audit, workers=args.workers,
         store=args.store, results=args.results, device=args.device, progress=not args.no_progress,
+        strategy=args.strategy,
     )
     label = " AUDIT RUN (not a test result)" if outcome["audit"] else ""
     print(f"{outcome['role']} on {outcome['phase']} seeds{label}: mean {outcome['mean']:.2f}, "

@@ -11,10 +11,26 @@ from hpobench_rl_cl.trainers.run_config import build_run_config
 
 SHIPPED = ["ppo-cartpole", "dqn-cartpole", "ppo-acrobot", "dqn-acrobot", "sac-pendulum", "td3-pendulum",
            "dqn-minigrid", "ppo-lunarlander", "sac-halfcheetah"]
+SHIPPED_CL = ["glyphs-halves", "cifar100-b0-10", "cifar100-half"]
 
 
 def test_every_required_protocol_ships():
-    assert set(SHIPPED) <= set(list_protocol_names())
+    assert set(SHIPPED) <= set(list_protocol_names("rl"))
+    assert set(SHIPPED_CL) <= set(list_protocol_names("cl"))
+
+
+@pytest.mark.parametrize("name", SHIPPED_CL)
+def test_shipped_cl_protocol_loads_at_every_scale(name):
+    from hpobench_rl_cl.protocol.cl_spec import load_cl_suite
+
+    hashes = set()
+    for scale in SCALES:
+        suite = load_cl_suite(name, scale)
+        for protocol in suite.strategies.values():
+            hashes.add(protocol.hash)
+            assert protocol.search_space().keys() <= protocol.hand_tuned_run_config()[0].keys()
+    assert len(load_cl_suite(name, "paper").strategies) == 14, "every built-in strategy is compared at paper scale"
+    assert len(hashes) == sum(len(load_cl_suite(name, s).strategies) for s in SCALES)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -134,14 +150,13 @@ def test_hand_tuned_ppo_cartpole_reproduces_rl_zoo3_on_its_own_setting():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_protocol_trains_hand_tuned_and_a_sampled_config(name):
     """Classic control, Box2D, MuJoCo and MiniGrid images, each through the real trainer."""
-    from hpobench_rl_cl import api
     from hpobench_rl_cl.optimizers.base import config_dict
     from hpobench_rl_cl.runner.study import run_config_for
     from hpobench_rl_cl.trainers.base import Trial
     from hpobench_rl_cl.trainers.sb3 import checkpoints, train_trial
 
     protocol = load_protocol(name, "smoke")
-    spec = api.train_spec(protocol, "cpu")
+    spec = protocol.train_specs("cpu")["tuning"]
     steps = min(protocol.total_timesteps, 256)
     hand_tuned, _ = hand_tuned_config(protocol.algorithm, protocol.env_id, protocol.hand_tuned)
     sampled = run_config_for(protocol, config_dict(protocol.search_space(seed=0).sample_configuration()))

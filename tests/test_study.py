@@ -53,7 +53,7 @@ def test_rerun_resumes_without_recomputing(tiny_protocol, workdir):
 
 
 def test_a_trial_is_deterministic(tiny_protocol):
-    spec = api.train_spec(load_protocol(tiny_protocol, "smoke"), "cpu")
+    spec = load_protocol(tiny_protocol, "smoke").train_specs("cpu")["tuning"]
     trial = Trial({"n_steps": 64, "batch_size": 32, "learning_rate": 3e-3}, seed=3, budget_steps=192)
     first, second = train_trial(spec, trial), train_trial(spec, trial)
     assert first.status == "ok"

@@ -27,6 +27,8 @@ from .search_space import build_space, load_space_definition
 from .seeds import SeedSplit
 
 SCALES = ("smoke", "quick", "paper")
+MIN_FIDELITY_STEPS = 1000
+MAX_MIN_FIDELITY = 1 / 9
 DEFAULT_PROTOCOL = "ppo-cartpole"
 DEFAULT_SCALE = "quick"
 
@@ -95,6 +97,43 @@ class RLProtocol:
         """Env steps of one full-run equivalent: every tuning seed at full fidelity."""
         return self.total_timesteps * len(self.seeds.tuning)
 
+    # What the study runner asks of every protocol family -------------------------------------
+    backend = "sb3"
+    budget_unit = "env_steps"
+    held_out_phase = "test"
+
+    @property
+    def full_fidelity(self) -> int:
+        return self.total_timesteps
+
+    @property
+    def min_fidelity(self) -> float:
+        """Multi-fidelity tools may go down to the paper's 1e3 steps, but never below a ninth of a
+        full run (so that small scales keep several rungs)."""
+        return min(MIN_FIDELITY_STEPS / self.total_timesteps, MAX_MIN_FIDELITY)
+
+    def hand_tuned_run_config(self) -> tuple[dict[str, Any], str]:
+        """The hand-tuned baseline's configuration and where it comes from."""
+        from ..trainers.hand_tuned import hand_tuned_config
+
+        return hand_tuned_config(self.algorithm, self.env_id, self.hand_tuned)
+
+    def accepted_hyperparameters(self) -> set[str] | None:
+        from ..trainers.algorithms import accepted_hyperparameters
+
+        return accepted_hyperparameters(self.algorithm)
+
+    def train_specs(self, device: str = "auto") -> dict[str, Any]:
+        """The trainer's specification for each phase (the same environment in all of them)."""
+        from ..trainers.base import TrainSpec, resolve_device
+
+        spec = TrainSpec(
+            env_id=self.env_id, algorithm=self.algorithm, policy=self.policy, eval_episodes=self.eval_episodes,
+            curve_points=self.curve_points, worst_score=self.worst_score, env_kwargs=self.env_kwargs,
+            device=resolve_device(device, prefer_gpu="Cnn" in self.policy),
+        )
+        return {"tuning": spec, "evaluate": spec, "test": spec}
+
     def content(self) -> dict[str, Any]:
         """Everything that defines what runs (what the hash covers)."""
         data = asdict(self)
@@ -122,8 +161,17 @@ def protocol_path(name_or_path: str) -> Path:
     raise ProtocolError(f"unknown protocol {name_or_path!r}; known: {', '.join(list_protocol_names())}")
 
 
-def list_protocol_names() -> list[str]:
-    return sorted(p.stem for p in (PROTOCOL_ROOT / "rl").glob("*.yaml"))
+def list_protocol_names(family: str | None = None) -> list[str]:
+    families = (family,) if family else ("rl", "cl")
+    return sorted(p.stem for f in families for p in (PROTOCOL_ROOT / f).glob("*.yaml"))
+
+
+def protocol_family(name_or_path: str) -> str:
+    """``rl`` or ``cl``: the ``family`` a protocol file declares (``rl`` when it declares none)."""
+    family = read_protocol_file(protocol_path(name_or_path)).get("family", "rl")
+    if family not in ("rl", "cl"):
+        raise ProtocolError(f"{name_or_path}: family must be rl or cl, got {family!r}")
+    return family
 
 
 def read_protocol_file(path: Path) -> dict[str, Any]:
@@ -138,19 +186,19 @@ def read_protocol_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _check_types(data: Mapping[str, Any], origin: str) -> None:
-    for key, kind in _REQUIRED.items():
+def check_types(data: Mapping[str, Any], origin: str, required: Mapping[str, Any], optional: Mapping[str, Any]) -> None:
+    for key, kind in required.items():
         if key not in data:
             raise ProtocolError(f"{origin}: missing required key {key!r}")
     for key, value in data.items():
-        kind = _REQUIRED.get(key) or _OPTIONAL.get(key)
+        kind = required.get(key) or optional.get(key)
         if kind is None:
             raise ProtocolError(f"{origin}: unknown key {key!r}")
         if isinstance(value, bool) or not isinstance(value, kind):
             raise ProtocolError(f"{origin}: {key!r} has the wrong type ({type(value).__name__})")
 
 
-def _apply_scale(data: dict[str, Any], scale: str, origin: str) -> dict[str, Any]:
+def apply_scale(data: dict[str, Any], scale: str, origin: str, scalable: set[str]) -> dict[str, Any]:
     if scale not in SCALES:
         raise ProtocolError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     resolved = {k: v for k, v in data.items() if k != "scales"}
@@ -159,7 +207,7 @@ def _apply_scale(data: dict[str, Any], scale: str, origin: str) -> dict[str, Any
     overrides = (data.get("scales") or {}).get(scale)
     if overrides is None:
         raise ProtocolError(f"{origin}: no {scale!r} scale defined")
-    unknown = set(overrides) - _SCALABLE
+    unknown = set(overrides) - scalable
     if unknown:
         raise ProtocolError(f"{origin}: scale {scale!r} may not override {', '.join(sorted(unknown))}")
     resolved.update(overrides)
@@ -171,9 +219,9 @@ def load_protocol(name_or_path: str = DEFAULT_PROTOCOL, scale: str = DEFAULT_SCA
     path = protocol_path(name_or_path)
     data = read_protocol_file(path)
     origin = str(path)
-    _check_types(data, origin)
-    resolved = _apply_scale(data, scale, origin)
-    _check_types(resolved, f"{origin} (scale {scale})")
+    check_types(data, origin, _REQUIRED, _OPTIONAL)
+    resolved = apply_scale(data, scale, origin, _SCALABLE)
+    check_types(resolved, f"{origin} (scale {scale})", _REQUIRED, _OPTIONAL)
     space_name, space_definition = load_space_definition(resolved["search_space"])
     protocol = RLProtocol(
         name=resolved["name"],

@@ -18,7 +18,9 @@ from distributed import Client, LocalCluster, as_completed
 from distributed.scheduler import KilledWorker
 
 from ..store.sqlite_store import ResultStore, TrialKey
-from ..trainers.base import TrainerBackend, TrainSpec, Trial, TrialResult
+from typing import Any
+
+from ..trainers.base import TrainerBackend, Trial, TrialResult
 
 WORKER_DEATHS_BEFORE_CRASH = 1
 
@@ -60,13 +62,16 @@ class PendingTrial:
 
 
 class TrialRunner:
-    """Submits batches of trials to a backend, skipping those the store already holds."""
+    """Submits batches of trials to a backend, skipping those the store already holds.
 
-    def __init__(self, client: Client, backend: TrainerBackend, spec: TrainSpec, store: ResultStore,
+    ``specs`` maps each phase to the trainer specification its trials get (a CL protocol gives the
+    tuning phase a specification that names only the tuning dataset)."""
+
+    def __init__(self, client: Client, backend: TrainerBackend, specs: dict[str, Any], store: ResultStore,
                  on_progress: Callable[[TrialResult, bool], None] | None = None) -> None:
         self.client = client
         self.backend = backend
-        self.spec = spec
+        self.specs = specs
         self.store = store
         self.on_progress = on_progress
         self._futures = as_completed()
@@ -90,12 +95,12 @@ class TrialRunner:
                 self._finish(pending, stored, from_store=True)
             else:
                 to_run.append(pending)
-        if not to_run:
-            return
-        futures = self.backend.submit(self.client, self.spec, [p.trial for p in to_run])
-        for future, pending in zip(futures, to_run):
-            self._pending[future.key] = pending
-            self._futures.add(future)
+        for phase in dict.fromkeys(p.key.phase for p in to_run):
+            in_phase = [p for p in to_run if p.key.phase == phase]
+            futures = self.backend.submit(self.client, self.specs[phase], [p.trial for p in in_phase])
+            for future, pending in zip(futures, in_phase):
+                self._pending[future.key] = pending
+                self._futures.add(future)
 
     def wait_one(self) -> None:
         """Block until one running trial finishes; store it and call its ``on_done``."""
@@ -104,7 +109,7 @@ class TrialRunner:
         try:
             result = future.result()
         except KilledWorker as error:
-            result = TrialResult(self.spec.worst_score, "crashed", [], 0.0, 0.0,
+            result = TrialResult(self.specs[pending.key.phase].worst_score, "crashed", [], 0.0, 0.0,
                                  error=f"worker died twice while training: {error}")
         self.store.put(pending.key, pending.trial.config, pending.fidelity, result, pending.eval_index)
         self._finish(pending, result, from_store=False)

@@ -2,16 +2,17 @@
 
 Tuning: the HPO tool asks for configurations; each is trained on every tuning seed (one trial per
 seed, run in parallel) and told its mean score. The runner spends the budget in full-run
-equivalents (one configuration at full fidelity on all tuning seeds = 1) and never more.
-Multi-fidelity tools may ask for as little as the paper's 1e3 steps, but never less than a ninth
-of a full run (so that small scales keep several rungs).
+equivalents (one configuration at full fidelity on all tuning seeds = 1) and never more; the
+protocol says how low a multi-fidelity tool may go (RL: env steps, CL: epochs per experience).
 
 Incumbent rule, the same for every tool: the configuration with the best mean score among those
 evaluated at full fidelity on all tuning seeds (ties: the earliest). So that one always exists,
 one full-run equivalent stays in reserve until some configuration has been asked at full
 fidelity; if none has when the tool's proposals reach the reserve, the reserve trains the best
 configuration of the highest fidelity reached at full fidelity. Test: the incumbent and the
-protocol's hand-tuned baseline, each trained from scratch at full fidelity on every test seed.
+protocol's hand-tuned baseline, each trained from scratch at full fidelity on every test seed
+(RL), or on every evaluation seed with the evaluation dataset (CL: the held-out phase is named
+``evaluation`` there).
 """
 
 from __future__ import annotations
@@ -24,15 +25,10 @@ import numpy as np
 
 from ..analysis.stats import iqm
 from ..optimizers import OPTIMIZERS, Budget, Optimizer, TrialInfo
-from ..protocol.spec import RLProtocol
+from ..protocol import BenchmarkProtocol
 from ..store.sqlite_store import ResultStore, TrialKey
 from ..trainers.base import Trial, TrialResult, config_hash
-from ..trainers.hand_tuned import hand_tuned_config
 from .execution import PendingTrial, TrialRunner
-
-
-MIN_FIDELITY_STEPS = 1000
-MAX_MIN_FIDELITY = 1 / 9
 
 
 @dataclass
@@ -54,17 +50,18 @@ class Evaluation:
 PROMOTION = object()
 
 
-def study_id_for(protocol: RLProtocol, optimizer: str, hpo_seed: int) -> str:
+def study_id_for(protocol: BenchmarkProtocol, optimizer: str, hpo_seed: int) -> str:
     return f"{protocol.name}-{protocol.scale}-{optimizer}-s{hpo_seed}"
 
 
-def run_config_for(protocol: RLProtocol, sampled: dict[str, Any]) -> dict[str, Any]:
+def run_config_for(protocol: BenchmarkProtocol, sampled: dict[str, Any]) -> dict[str, Any]:
     """What a tuned configuration trains with: the protocol's fixed base, then the sampled values."""
     return {**protocol.base_config, **sampled}
 
 
-def fidelity_steps(protocol: RLProtocol, fidelity: float) -> int:
-    return max(1, round(protocol.total_timesteps * fidelity))
+def fidelity_steps(protocol: BenchmarkProtocol, fidelity: float) -> int:
+    """A fidelity in the protocol's unit (env steps, epochs), never below one unit."""
+    return max(1, round(protocol.full_fidelity * fidelity))
 
 
 def score_summary(scores: list[float]) -> dict[str, Any]:
@@ -79,7 +76,7 @@ def score_summary(scores: list[float]) -> dict[str, Any]:
 class Study:
     """Runs one (protocol, HPO tool, HPO seed) study against a store; rerunning resumes it."""
 
-    def __init__(self, protocol: RLProtocol, optimizer_name: str, hpo_seed: int, store: ResultStore,
+    def __init__(self, protocol: BenchmarkProtocol, optimizer_name: str, hpo_seed: int, store: ResultStore,
                  runner: TrialRunner, study_id: str) -> None:
         self.protocol = protocol
         self.optimizer_name = optimizer_name
@@ -90,8 +87,7 @@ class Study:
 
     def make_optimizer(self) -> Optimizer:
         cls = OPTIMIZERS.get(self.optimizer_name)
-        min_fidelity = min(MIN_FIDELITY_STEPS / self.protocol.total_timesteps, MAX_MIN_FIDELITY)
-        budget = Budget(full_runs=self.protocol.budget_full_runs, min_fidelity=min_fidelity)
+        budget = Budget(full_runs=self.protocol.budget_full_runs, min_fidelity=self.protocol.min_fidelity)
         return cls(self.protocol.search_space(seed=self.hpo_seed), seed=self.hpo_seed, budget=budget)
 
     # tuning ------------------------------------------------------------------------------------
@@ -164,9 +160,11 @@ class Study:
         return max(full, key=lambda e: (e.mean_score, -e.index))
 
     # test --------------------------------------------------------------------------------------
-    def test(self, configs: dict[str, dict[str, Any]], seeds: tuple[int, ...], *, phase: str = "test",
+    def test(self, configs: dict[str, dict[str, Any]], seeds: tuple[int, ...], *, phase: str | None = None,
              audit: bool = False) -> dict[str, dict[int, TrialResult]]:
-        """Train each role's configuration at full fidelity on each seed, as one batch."""
+        """Train each role's configuration at full fidelity on each seed, as one batch (default
+        phase: the protocol's held-out phase, ``test`` or ``evaluation``)."""
+        phase = phase or self.protocol.held_out_phase
         results: dict[str, dict[int, TrialResult]] = {role: {} for role in configs}
 
         def on_done(pending: PendingTrial, result: TrialResult) -> None:
@@ -175,7 +173,7 @@ class Study:
         batch = []
         for role, config in configs.items():
             for seed in seeds:
-                trial = Trial(config, seed, self.protocol.total_timesteps)
+                trial = Trial(config, seed, self.protocol.full_fidelity)
                 key = TrialKey(self.study_id, phase, role, trial.config_hash, seed, trial.budget_steps, audit)
                 batch.append(PendingTrial(key, trial, 1.0, None, on_done))
         self.runner.submit(batch)
@@ -188,13 +186,15 @@ class Study:
         if not evaluations:
             raise RuntimeError("the HPO tool proposed no configuration")
         incumbent = self.select_incumbent(evaluations)
-        hand_tuned, hand_tuned_source = hand_tuned_config(protocol.algorithm, protocol.env_id, protocol.hand_tuned)
+        hand_tuned, hand_tuned_source = protocol.hand_tuned_run_config()
         test = self.test({"incumbent": incumbent.run_config, "hand-tuned": hand_tuned}, protocol.seeds.test)
         tuning_results = [r for e in evaluations for r in e.results.values()]
         test_results = [r for role in test.values() for r in role.values()]
         summary = {
             "study_id": self.study_id,
+            "family": protocol.family,
             "protocol": protocol.name,
+            "held_out_phase": protocol.held_out_phase,
             "scale": protocol.scale,
             "protocol_hash": protocol.hash,
             "optimizer": self.optimizer_name,
@@ -210,7 +210,8 @@ class Study:
             "budget": {
                 "given_full_runs": protocol.budget_full_runs,
                 "used_full_runs": float(sum(e.info.fidelity for e in evaluations)),
-                "tuning_env_steps": int(sum(e.budget_steps * len(e.results) for e in evaluations)),
+                "unit": protocol.budget_unit,
+                "tuning_units": int(sum(e.budget_steps * len(e.results) for e in evaluations)),
                 "configurations": len(evaluations),
                 "crashed_trials": sum(r.status == "crashed" for r in tuning_results + test_results),
             },

@@ -23,7 +23,8 @@ EXPORT_COLUMNS = {
     "protocol_hash": "hash of the resolved protocol the trial ran under",
     "optimizer": "HPO tool of the study",
     "hpo_seed": "the HPO tool's seed",
-    "phase": "tuning, test, or evaluate (a user's configuration on tuning seeds)",
+    "phase": "tuning, test (RL) or evaluation (CL: the evaluation dataset), or evaluate (a user's "
+             "configuration on tuning seeds)",
     "role": "tuning, incumbent, hand-tuned, or user",
     "audit": "1 for an audit run on test seeds (not a valid test result)",
     "eval_index": "order in which the tool asked for the configuration (tuning only)",
@@ -31,15 +32,16 @@ EXPORT_COLUMNS = {
     "config": "the configuration, JSON",
     "seed": "trial seed (every other seed derives from it)",
     "fidelity": "fraction of a full run",
-    "budget_steps": "env steps trained",
-    "score": "mean return of the deterministic policy on the evaluation episodes",
+    "budget_steps": "training budget: env steps (RL) or epochs per experience (CL)",
+    "score": "RL: mean return of the deterministic policy on the evaluation episodes; CL: the protocol's "
+             "metric in percent (final accuracy or average incremental accuracy)",
     "status": "ok or crashed (then score is the protocol's worst score)",
     "error": "the error of a crashed trial",
-    "curve": "JSON list of [env_steps, score] checkpoints",
+    "curve": "JSON list of [env_steps, score] checkpoints (CL: [experiences, accuracy on seen classes])",
     "wall_s": "wall-clock seconds of the trial",
     "cpu_s": "CPU seconds of the trial",
     "host": "JSON: host, cpu, gpu the trial ran on",
-    "notes": "JSON: adjustments made (e.g. buffer_size_clamped_from)",
+    "notes": "JSON: adjustments made (e.g. buffer_size_clamped_from); CL: accuracy_matrix, metrics, class_order",
     "finished_at": "Unix time the trial was stored",
 }
 
@@ -74,3 +76,12 @@ def export_study(store: ResultStore, study_id: str, results_dir: str | Path = DE
         "protocol": json.loads(study["protocol_json"]),
     }, indent=2, sort_keys=True))
     return paths
+
+
+def export_comparison(comparison: dict, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> Path:
+    """Write a CL protocol's strategy comparison as ``results/cl/<comparison_id>.comparison.json``."""
+    folder = Path(results_dir) / "cl"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{comparison['comparison_id']}.comparison.json"
+    path.write_text(json.dumps(comparison, indent=2, sort_keys=True))
+    return path

@@ -3,7 +3,8 @@
 Each finished trial is committed on its own, so a killed run loses at most the trials still
 training. A trial is identified by (study, phase, role, configuration, seed, budget): storing it
 twice is a no-op, which is what makes re-running a command resume it. The sealing rule is also
-enforced here: a partial unique index allows one non-audit test trial per (study, role, seed).
+enforced here: a partial unique index allows one non-audit held-out trial (RL ``test``, CL
+``evaluation``) per (study, role, seed).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..trainers.base import TrialResult
 
 DEFAULT_STORE_DIR = Path("runs")
 DB_NAME = "hpobench.sqlite"
+HELD_OUT_PHASES = ("test", "evaluation")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -59,8 +61,9 @@ CREATE TABLE IF NOT EXISTS trials (
     finished_at REAL NOT NULL,
     UNIQUE (study_id, phase, role, config_hash, seed, budget_steps)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS sealed_test_seed ON trials (study_id, role, seed)
-    WHERE phase = 'test' AND audit = 0;
+DROP INDEX IF EXISTS sealed_test_seed;
+CREATE UNIQUE INDEX IF NOT EXISTS sealed_held_out_seed ON trials (study_id, role, seed)
+    WHERE phase IN ('test', 'evaluation') AND audit = 0;
 """
 
 
@@ -69,7 +72,7 @@ class TrialKey:
     """Where a trial belongs and what it trains."""
 
     study_id: str
-    phase: str  # tuning | test | evaluate
+    phase: str  # tuning | test (RL) | evaluation (CL) | evaluate
     role: str  # tuning | incumbent | hand-tuned | user
     config_hash: str
     seed: int
@@ -165,15 +168,15 @@ class ResultStore:
 
     def check_seal(self, key: TrialKey) -> None:
         """Refuse a second, different configuration in a role on a study's test seed."""
-        if key.phase != "test" or key.audit:
+        if key.phase not in HELD_OUT_PHASES or key.audit:
             return
         row = self._connection.execute(
-            "SELECT config_hash FROM trials WHERE study_id=? AND phase='test' AND role=? AND seed=? AND audit=0",
-            (key.study_id, key.role, key.seed),
+            "SELECT config_hash FROM trials WHERE study_id=? AND phase=? AND role=? AND seed=? AND audit=0",
+            (key.study_id, key.phase, key.role, key.seed),
         ).fetchone()
         if row is not None and row["config_hash"] != key.config_hash:
             raise SealError(
-                f"test seed {key.seed} of study {key.study_id!r} already evaluated a {key.role} configuration "
+                f"{key.phase} seed {key.seed} of study {key.study_id!r} already evaluated a {key.role} configuration "
                 f"({row['config_hash']}); evaluating another ({key.config_hash}) would be selecting on the test set "
                 "(ask for an audit run to record it as such)"
             )

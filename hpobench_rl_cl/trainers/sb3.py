@@ -9,28 +9,14 @@ point and the final score are measured on the same episodes.
 
 from __future__ import annotations
 
-import math
-import platform
-import time
-import traceback
 from typing import Any, Callable, Sequence
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from .base import BACKENDS, TrainerBackend, TrainSpec, Trial, TrialResult
+from .base import BACKENDS, TrainerBackend, TrainSpec, Trial, TrialResult, guarded_trial
 
 EVAL_SEED_OFFSET = 1_000_000
-
-
-def _host() -> dict[str, Any]:
-    import torch
-
-    return {
-        "host": platform.node(),
-        "cpu": platform.processor() or platform.machine(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
 
 
 def _make_envs(spec: TrainSpec, run_config: Any, seed: int):
@@ -99,10 +85,8 @@ def train_trial(spec: TrainSpec, trial: Trial) -> TrialResult:
     from .run_config import build_run_config, make_action_noise
 
     torch.set_num_threads(1)  # measured faster than more threads for these small networks
-    wall_start, cpu_start = time.perf_counter(), time.process_time()
-    curve: list[tuple[int, float]] = []
-    notes: dict[str, Any] = {}
-    try:
+
+    def body(curve: list[tuple[int, float]], notes: dict[str, Any]) -> float:
         run_config = build_run_config(trial.config, default_policy=spec.policy, total_timesteps=trial.budget_steps)
         notes.update(run_config.notes)
         train_env, eval_env = _make_envs(spec, run_config, trial.seed)
@@ -119,27 +103,13 @@ def train_trial(spec: TrainSpec, trial: Trial) -> TrialResult:
         *early, final = checkpoints(trial.budget_steps, spec.curve_points)
         model.learn(total_timesteps=trial.budget_steps, callback=CurveCallback(early, evaluate, curve))
         curve.append((final, evaluate()))
-        score = curve[-1][1]
         # Rollout-based algorithms round the budget up to whole rollouts (n_steps * n_envs).
         notes["trained_steps"] = int(model.num_timesteps)
-        if not math.isfinite(score):
-            raise FloatingPointError(f"final score is {score}")
-        status, error = "ok", None
         train_env.close()
         eval_env.close()
-    except Exception as exc:  # noqa: BLE001 - any failure inside SB3 or the env is a crashed trial
-        score, status = spec.worst_score, "crashed"
-        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
-    return TrialResult(
-        score=float(score),
-        status=status,
-        curve=[(int(s), float(v)) if np.isfinite(v) else (int(s), spec.worst_score) for s, v in curve],
-        wall_s=time.perf_counter() - wall_start,
-        cpu_s=time.process_time() - cpu_start,
-        error=error,
-        notes=notes,
-        host=_host(),
-    )
+        return curve[-1][1]
+
+    return guarded_trial(spec.worst_score, body)
 
 
 @BACKENDS.register("sb3")

@@ -1,0 +1,221 @@
+"""Continual learning: metrics, the two-phase protocol's refusals, real Avalanche training, loaders."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from hpobench_rl_cl import api, cli
+from hpobench_rl_cl.analysis import cl_metrics
+from hpobench_rl_cl.errors import ProtocolError
+from hpobench_rl_cl.protocol.cl_spec import load_cl_suite
+from hpobench_rl_cl.trainers.avalanche_cl import train_cl_trial
+from hpobench_rl_cl.trainers.base import Trial
+from hpobench_rl_cl.trainers.cl_data import DataSpec, _render_glyph
+from hpobench_rl_cl.trainers.cl_strategies import OWN_HYPERPARAMETERS
+
+from conftest import FIXTURES
+
+TINY_CL = str(FIXTURES / "tiny-cl.yaml")
+
+# After experience i (row) on experience j (column); upper triangle = not yet seen.
+MATRIX = [
+    [0.9, 0.1, 0.0],
+    [0.5, 0.8, 0.2],
+    [0.3, 0.6, 0.7],
+]
+
+
+def test_metrics_against_a_hand_computed_matrix():
+    # seen accuracy after each experience: 0.9, (0.5+0.8)/2 = 0.65, (0.3+0.6+0.7)/3 = 0.5333
+    assert cl_metrics.final_accuracy(MATRIX) == pytest.approx(1.6 / 3)
+    assert cl_metrics.average_incremental_accuracy(MATRIX) == pytest.approx((0.9 + 0.65 + 1.6 / 3) / 3)
+    # forgetting: exp 0: max(0.9, 0.5) - 0.3 = 0.6; exp 1: 0.8 - 0.6 = 0.2 -> 0.4
+    assert cl_metrics.forgetting(MATRIX) == pytest.approx(0.4)
+    # backward transfer: (0.3 - 0.9 + 0.6 - 0.8) / 2 = -0.4
+    assert cl_metrics.backward_transfer(MATRIX) == pytest.approx(-0.4)
+    # weighted by test-set size (first experience twice as large): (2*0.3 + 0.6 + 0.7) / 4
+    assert cl_metrics.final_accuracy(MATRIX, weights=[2, 1, 1]) == pytest.approx(1.9 / 4)
+    with pytest.raises(ValueError, match="square"):
+        cl_metrics.final_accuracy([[0.1, 0.2]])
+
+
+def test_strategy_comparison_ranks_and_kendall_tau():
+    def summary(tuning: float, evaluation: float, hand: float) -> dict:
+        return {"incumbent": {"tuning_score": tuning},
+                "test": {"incumbent": {"mean": evaluation}, "hand-tuned": {"mean": hand}}}
+
+    comparison = cl_metrics.compare_strategies({
+        "a": summary(90, 40, 30), "b": summary(80, 60, 50), "c": summary(70, 50, 40),
+    })
+    rows = {r["strategy"]: r for r in comparison["strategies"]}
+    assert [rows[n]["tuning_rank"] for n in "abc"] == [1, 2, 3]
+    assert [rows[n]["evaluation_rank"] for n in "abc"] == [3, 1, 2]
+    assert rows["a"]["rank_shift"] == -2
+    # pairs: (a,b) discordant, (a,c) discordant, (b,c) concordant -> (1 - 2) / 3
+    assert comparison["kendall_tau_tuning_vs_evaluation"] == pytest.approx(-1 / 3)
+
+
+def _write_protocol(tmp_path: Path, **changes) -> str:
+    data = yaml.safe_load(Path(TINY_CL).read_text())
+    data.update(changes)
+    path = tmp_path / "protocol.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"evaluation_data": {"source": "digits", "classes": "2-5"}}, r"overlap on class\(es\) \[2, 3\]"),
+    ({"evaluation_data": {"source": "digits", "classes": "4-9"}}, "differ in shape"),
+    ({"scenario": {"n_experiences": 3}}, "do not split into 3 equal"),
+    ({"strategies": ["naive", "no-such-strategy"]}, "unknown CL strategy 'no-such-strategy'"),
+    ({"strategies": ["ewc"], "strategy_spaces": {"ewc": {"hyperparameters": {"ewc_lambda": {
+        "type": "uniform_float", "lower": 0.1, "upper": 10.0}}}}},
+     r"hand-tuned configuration does not set \['ewc_lambda'\]"),
+    ({"hand_tuned": {"source": "x", "config": {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0001,
+                                                "batch_size": 32, "lr_schedule": "constant", "dropout": 0.1}}},
+     r"unknown hyperparameter\(s\) \['dropout'\]"),
+    ({"evaluation_seeds": [1, 9]}, "tuning and test seeds overlap on"),
+    ({"tuning_data": {"source": "digits", "classes": "0-12"}}, "outside the 10 classes"),
+])
+def test_protocol_refusals(tmp_path, changes, message):
+    with pytest.raises(ProtocolError, match=message):
+        load_cl_suite(_write_protocol(tmp_path, **changes), "paper")
+
+
+def test_tuning_phase_is_never_given_the_evaluation_data():
+    protocol = load_cl_suite(TINY_CL, "smoke").strategies["replay"]
+    specs = protocol.train_specs("cpu")
+    assert specs["tuning"].data == specs["evaluate"].data == protocol.tuning_data
+    assert specs["evaluation"].data == protocol.evaluation_data
+    assert set(specs["tuning"].data.classes).isdisjoint(protocol.evaluation_data.classes)
+
+
+def _digits_spec(strategy: str, memory: int = 40):
+    protocol = load_cl_suite(TINY_CL, "smoke").strategies["naive"]
+    spec = protocol.train_specs("cpu")["tuning"]
+    from dataclasses import replace
+
+    return replace(spec, strategy=strategy, memory_size=memory)
+
+
+HAND_TUNED_OWN = yaml.safe_load((Path(__file__).parents[1] / "protocols/search_spaces/cl_strategies.yaml").read_text())
+
+
+@pytest.mark.parametrize("strategy", sorted(OWN_HYPERPARAMETERS))
+def test_every_builtin_strategy_trains_for_real(strategy):
+    shared = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5, "batch_size": 32, "lr_schedule": "cosine"}
+    config = {**shared, **(HAND_TUNED_OWN.get(strategy, {}).get("hand_tuned") or {})}
+    result = train_cl_trial(_digits_spec(strategy), Trial(config, 0, 1))
+    assert result.status == "ok", result.error
+    matrix = np.asarray(result.notes["accuracy_matrix"])
+    assert matrix.shape == (2, 2)
+    assert result.score == pytest.approx(100 * cl_metrics.final_accuracy(matrix, result.notes["test_sizes"]))
+    assert [step for step, _ in result.curve] == [1, 2]
+
+
+def test_forgetting_is_real_and_replay_reduces_it():
+    config = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5, "batch_size": 32, "lr_schedule": "constant"}
+    naive = train_cl_trial(_digits_spec("naive"), Trial(config, 0, 3))
+    replay = train_cl_trial(_digits_spec("replay", memory=100), Trial(config, 0, 3))
+    # Naive fine-tuning forgets the first experience almost entirely; a replay memory keeps some of it.
+    assert naive.notes["forgetting"] > 0.5
+    assert replay.notes["forgetting"] < naive.notes["forgetting"]
+    assert replay.score > naive.score
+    # Same seed, same numbers: trials are deterministic.
+    again = train_cl_trial(_digits_spec("naive"), Trial(config, 0, 3))
+    assert again.notes["accuracy_matrix"] == naive.notes["accuracy_matrix"]
+
+
+def test_two_phase_study_end_to_end(workdir, capsys):
+    argv = ["run", TINY_CL, "--scale", "smoke", "--workers", "1", "--store", str(workdir["store"]),
+            "--results", str(workdir["results"]), "--no-progress"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Kendall tau, tuning vs evaluation ranks" in printed
+    comparison = json.loads((workdir["results"] / "cl" / "tiny-cl-smoke-random-s0.comparison.json").read_text())
+    assert [r["strategy"] for r in comparison["strategies"]] == ["naive", "replay"]
+    frame = pd.read_csv(workdir["results"] / "cl" / "tiny-cl-replay-smoke-random-s0.csv")
+    assert set(frame["phase"]) == {"tuning", "evaluation"}
+    assert set(frame.loc[frame.phase == "tuning", "seed"]) == {0, 1}
+    assert set(frame.loc[frame.phase == "evaluation", "seed"]) == {7, 8}
+    assert set(frame.loc[frame.phase == "evaluation", "role"]) == {"incumbent", "hand-tuned"}
+    for notes in frame["notes"]:
+        assert len(json.loads(notes)["accuracy_matrix"]) == 2
+    # Evaluation seeds are sealed: a user's configuration there is refused (one line, exit 2) ...
+    config = workdir["store"].parent / "mine.yaml"
+    config.write_text("{lr: 0.01, momentum: 0.0, weight_decay: 0.0001, batch_size: 16, lr_schedule: constant}\n")
+    evaluate = ["evaluate", TINY_CL, "--strategy", "replay", "--config", str(config), "--seeds", "7",
+                "--scale", "smoke", "--workers", "1", "--store", str(workdir["store"]), "--results",
+                str(workdir["results"]), "--no-progress"]
+    assert cli.main(evaluate) == 2
+    assert "sealed" in capsys.readouterr().err
+    # ... and rerunning the study resumes it from the store: nothing is trained again.
+    rerun = api.run_study(TINY_CL, scale="smoke", workers=1, store=workdir["store"], results=workdir["results"],
+                          progress=False)
+    assert rerun["strategies"] == comparison["strategies"]
+
+
+def test_glyph_rendering_is_deterministic_and_the_dataset_has_its_shape():
+    from PIL import ImageFont
+    import matplotlib
+
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), 30)
+    first = _render_glyph(font, "Q", np.random.default_rng(3))
+    assert first.shape == (32, 32) and first.dtype == np.uint8
+    assert np.array_equal(first, _render_glyph(font, "Q", np.random.default_rng(3)))
+    assert not np.array_equal(first, _render_glyph(font, "Q", np.random.default_rng(4)))
+    train, test = DataSpec("glyphs", (20, 39), {}).load()  # the cached dataset (rendered on first use)
+    assert train.images.shape == (600, 1, 32, 32) and len(test) == 200
+    assert sorted(set(train.targets)) == [0, 1]
+
+
+def test_cifar100_loader_reads_torchvision_on_disk_format(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for split, per_class in (("train", 3), ("test", 2)):
+        labels = [c for c in range(100) for _ in range(per_class)]
+        batch = {"data": rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8), "fine_labels": labels,
+                 "coarse_labels": [c // 5 for c in labels], "filenames": [f"{i}.png" for i in range(len(labels))]}
+        (folder / split).write_bytes(pickle.dumps(batch))
+    train, test = DataSpec("cifar100", (50, 51, 99), {"root": str(tmp_path)}).load()
+    assert train.images.shape == (9, 3, 32, 32) and len(test) == 6
+    assert train.targets == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    raw = pickle.loads((folder / "train").read_bytes())
+    first_of_50 = raw["data"][50 * 3].reshape(3, 32, 32) / 255.0
+    assert np.allclose(train.images[0].numpy(), first_of_50)
+    with pytest.raises(ProtocolError, match="CIFAR-100 not found"):
+        DataSpec("cifar100", (0,), {"root": str(tmp_path / "missing")}).load()
+
+
+def _image_tree(root: Path, classes: list[str]) -> None:
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for index, name in enumerate(classes):
+            (root / split / name).mkdir(parents=True)
+            for k in range(2):
+                Image.new("RGB", (40, 30), (index * 40, k * 100, 50)).save(root / split / name / f"{k}.png")
+
+
+def test_imagefolder_loader_and_disjointness_by_class_folder(tmp_path):
+    _image_tree(tmp_path / "a", ["n01", "n02", "n03", "n04"])
+    train, test = DataSpec("imagefolder", (2, 3), {"root": str(tmp_path / "a"), "image_size": 16}).load()
+    assert len(train) == 4 and train.targets == [0, 0, 1, 1]
+    assert train.images[0].shape == (3, 16, 16)
+    _image_tree(tmp_path / "b", ["n04", "n05"])
+    protocol = _write_protocol(
+        tmp_path, model="mlp",
+        tuning_data={"source": "imagefolder", "root": str(tmp_path / "a"), "classes": ["n03", "n04"], "image_size": 16},
+        evaluation_data={"source": "imagefolder", "root": str(tmp_path / "b"), "classes": ["n04", "n05"],
+                         "image_size": 16},
+    )
+    with pytest.raises(ProtocolError, match=r"overlap on class\(es\) \['n04'\]"):
+        load_cl_suite(protocol, "paper")
