@@ -111,7 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--store", default="runs", help="result store holding the study (default: runs)")
     audit.add_argument("--out", help="output folder (default: beside the input)")
     audit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the held-out split")
+    leaderboard = commands.add_parser("leaderboard", help="the static leaderboard site")
+    leaderboard_commands = leaderboard.add_subparsers(dest="leaderboard_command", required=True)
+    build = leaderboard_commands.add_parser("build", help="read results/, write the static site")
+    build.add_argument("--results", default="results", help="results folder to read (default: results)")
+    build.add_argument("--out", default="leaderboard", help="site folder to write (default: leaderboard)")
     return parser
+
+
+def _leaderboard(args: argparse.Namespace) -> None:
+    from .leaderboard import build
+
+    index = build(args.results, args.out)
+    print(f"leaderboard written: {index} (open it in a browser; no network needed)")
 
 
 def _audit(args: argparse.Namespace) -> None:
@@ -180,7 +192,8 @@ def _evaluate(args: argparse.Namespace) -> None:
           f"IQM {outcome['iqm']:.2f}, std {outcome['std']:.2f}; per seed {outcome['scores']}")
 
 
-_COMMANDS = {"run": _run, "list": _list, "show": _show, "evaluate": _evaluate, "audit": _audit}
+_COMMANDS = {"run": _run, "list": _list, "show": _show, "evaluate": _evaluate, "audit": _audit,
+             "leaderboard": _leaderboard}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

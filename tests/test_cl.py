@@ -128,9 +128,12 @@ def test_forgetting_is_real_and_replay_reduces_it():
     assert naive.notes["forgetting"] > 0.5
     assert replay.notes["forgetting"] < naive.notes["forgetting"]
     assert replay.score > naive.score
-    # Same seed, same numbers: trials are deterministic.
+    # Same seed, same numbers: trials are deterministic; another seed trains another network.
     again = train_cl_trial(_digits_spec("naive"), Trial(config, 0, 3))
     assert again.notes["accuracy_matrix"] == naive.notes["accuracy_matrix"]
+    other = train_cl_trial(_digits_spec("naive"), Trial(config, 1, 3))
+    assert other.notes["accuracy_matrix"] != naive.notes["accuracy_matrix"]
+    assert other.notes["class_order"] == naive.notes["class_order"], "the scenario is the protocol's, not the seed's"
 
 
 def test_two_phase_study_end_to_end(workdir, capsys):

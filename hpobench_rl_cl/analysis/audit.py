@@ -50,8 +50,9 @@ def validated(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
             raise UserError(f"{origin}: row {row + 2} has a non-numeric {column} {frame.at[row, column]!r}")
         frame[column] = numbers
     if "phase" in frame.columns:
-        # Our exports call a user's configuration on tuning seeds "evaluate": tuning-seed data.
-        frame["phase"] = frame["phase"].astype(str).replace({"evaluate": "tuning"})
+        # Our exports call a user's configuration on tuning seeds "evaluate" (tuning-seed data) and a
+        # CL study's held-out phase "evaluation" (held-out seeds on the evaluation dataset).
+        frame["phase"] = frame["phase"].astype(str).replace({"evaluate": "tuning", "evaluation": "test"})
         unknown = sorted(set(frame["phase"]) - {"tuning", "test"})
         if unknown:
             raise UserError(f"{origin}: column phase has value(s) {unknown}; expected tuning or test")

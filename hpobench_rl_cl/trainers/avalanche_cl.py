@@ -98,8 +98,9 @@ def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
         from .cl_strategies import STRATEGIES, StrategyContext
 
         config = trial.config
-        _seed_everything(trial.seed)
         scenario = scenario_for(spec)
+        # After the scenario: Avalanche seeds torch's global generator with the class-order seed.
+        _seed_everything(trial.seed)
         model = CL_MODELS.get(spec.model)(spec.data.info())
         optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config.get("momentum", 0.0),
                                     weight_decay=config.get("weight_decay", 0.0))

@@ -1,0 +1,152 @@
+"""Read ``results/`` and check it against the documented schema before anything is published.
+
+Inputs, per family folder (``results/rl``, ``results/cl``): ``STUDY.csv`` (one row per trial, the
+columns of :data:`~hpobench_rl_cl.store.export.EXPORT_COLUMNS`), ``STUDY.summary.json`` (summary,
+provenance, resolved protocol) and, for CL, ``SUITE-SCALE-TOOL-sSEED.comparison.json``. A file
+that breaks the schema stops the build with one line naming the file and the row at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import UserError
+from ..store.export import EXPORT_COLUMNS
+
+PHASES = {"tuning", "test", "evaluation", "evaluate"}
+ROLES = {"tuning", "incumbent", "hand-tuned", "user"}
+STATUSES = {"ok", "crashed"}
+FAMILIES = ("rl", "cl")
+SUMMARY_KEYS = ("study_id", "protocol", "scale", "optimizer", "hpo_seed", "incumbent", "test", "budget", "time")
+
+
+@dataclass
+class StudyRecord:
+    """One exported study: its trials, summary (None for ``evaluate`` runs), provenance, protocol."""
+
+    family: str
+    study_id: str
+    csv_path: Path
+    trials: pd.DataFrame
+    summary: dict[str, Any] | None
+    provenance: dict[str, Any]
+    protocol: dict[str, Any]
+
+    @property
+    def protocol_id(self) -> str:
+        return f"{self.trials['protocol'].iloc[0]}@{self.trials['scale'].iloc[0]}"
+
+
+@dataclass
+class Results:
+    studies: list[StudyRecord]
+    comparisons: list[dict[str, Any]]
+
+
+def _fail(path: Path, message: str) -> None:
+    raise UserError(f"{path}: {message}")
+
+
+def _check_row(path: Path, index: int, row: pd.Series) -> None:
+    line = index + 2  # header is line 1
+    where = f"row {line}"
+    for column, allowed in (("phase", PHASES), ("role", ROLES), ("status", STATUSES), ("family", set(FAMILIES))):
+        if row[column] not in allowed:
+            _fail(path, f"{where}: {column} {row[column]!r} is not one of {', '.join(sorted(allowed))}")
+    for column in ("score", "fidelity", "wall_s", "cpu_s"):
+        value = row[column]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            _fail(path, f"{where}: {column} {value!r} is not a finite number")
+    for column in ("seed", "budget_steps", "hpo_seed"):
+        value = row[column]
+        if not isinstance(value, (int, float)) or value != int(value):
+            _fail(path, f"{where}: {column} {value!r} is not an integer")
+    if not 0 < row["fidelity"] <= 1 + 1e-9:
+        _fail(path, f"{where}: fidelity {row['fidelity']} is outside (0, 1]")
+    for column in ("config", "curve", "notes", "host"):
+        try:
+            json.loads(row[column])
+        except (TypeError, ValueError):
+            _fail(path, f"{where}: {column} is not valid JSON")
+
+
+def read_trials(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except Exception as error:  # noqa: BLE001 - pandas raises many types for a malformed file
+        _fail(path, f"cannot read as CSV: {error}")
+    missing = [c for c in EXPORT_COLUMNS if c not in frame.columns]
+    if missing:
+        _fail(path, f"missing column(s) {missing}")
+    if frame.empty:
+        _fail(path, "has no trials")
+    for column in ("score", "fidelity", "wall_s", "cpu_s", "seed", "budget_steps", "hpo_seed"):
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        bad = frame.index[converted.isna()]
+        if len(bad):
+            _fail(path, f"row {int(bad[0]) + 2}: {column} {frame.at[bad[0], column]!r} is not a number")
+        frame[column] = converted
+    for index, row in frame.iterrows():
+        _check_row(path, int(index), row)
+    for column in ("study_id", "protocol", "scale", "optimizer"):
+        if frame[column].nunique() != 1:
+            _fail(path, f"column {column} must hold one value per study file, found {sorted(map(str, frame[column].unique()))}")
+    return frame
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as error:
+        _fail(path, f"malformed JSON: {error}")
+    if not isinstance(data, dict):
+        _fail(path, "expected a JSON object")
+    return data
+
+
+def read_study(csv_path: Path, family: str) -> StudyRecord:
+    trials = read_trials(csv_path)
+    study_id = str(trials["study_id"].iloc[0])
+    if csv_path.stem != study_id:
+        _fail(csv_path, f"file name does not match its study_id {study_id!r}")
+    if set(trials["family"]) != {family}:
+        _fail(csv_path, f"rows of family {sorted(set(trials['family']))} in the {family!r} folder")
+    summary_path = csv_path.with_name(f"{study_id}.summary.json")
+    if not summary_path.is_file():
+        _fail(csv_path, f"no {summary_path.name} beside it")
+    meta = _read_json(summary_path)
+    summary = meta.get("summary")
+    if summary is not None:
+        missing = [k for k in SUMMARY_KEYS if k not in summary]
+        if missing:
+            _fail(summary_path, f"summary lacks {missing}")
+    for key in ("provenance", "protocol"):
+        if not isinstance(meta.get(key), dict):
+            _fail(summary_path, f"lacks the {key!r} object")
+    return StudyRecord(family, study_id, csv_path, trials, summary, meta["provenance"], meta["protocol"])
+
+
+def collect(results_dir: str | Path) -> Results:
+    """Every study and comparison under ``results_dir``, validated. Raises :class:`UserError`."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise UserError(f"results folder not found: {root}")
+    studies, comparisons = [], []
+    for family in FAMILIES:
+        folder = root / family
+        for csv_path in sorted(folder.glob("*.csv")):
+            studies.append(read_study(csv_path, family))
+        for path in sorted(folder.glob("*.comparison.json")):
+            data = _read_json(path)
+            if not isinstance(data.get("strategies"), list) or "kendall_tau_tuning_vs_evaluation" not in data:
+                _fail(path, "lacks 'strategies' or 'kendall_tau_tuning_vs_evaluation'")
+            comparisons.append(data)
+    if not studies:
+        raise UserError(f"no study exports (*.csv) under {root}/rl or {root}/cl")
+    return Results(studies, comparisons)

@@ -1,0 +1,213 @@
+"""The leaderboard's numbers, computed from validated results with the analysis statistics.
+
+A *method* on a protocol is an HPO tool (its incumbents' test scores, pooled over the tool's
+studies) or ``hand-tuned`` (the baseline's test scores, one per test seed). Normalized scores:
+0 = the protocol's worst score (RL: the ``worst_score`` given to crashed trials; CL: 0 %
+accuracy), 1 = the hand-tuned baseline's test mean on that protocol.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..analysis import stats
+from .collect import Results, StudyRecord
+
+HAND_TUNED = "hand-tuned"
+HELD_OUT = ("test", "evaluation")
+
+
+@dataclass
+class MethodRow:
+    family: str
+    protocol_id: str
+    env_family: str
+    method: str
+    scores: np.ndarray
+    iqm: tuple[float, float, float]
+    mean: float
+    std: float
+    tuning_score: float | None
+    budget_full_runs: float | None
+    budget_given: float | None
+    budget_units: float | None
+    budget_unit: str
+    wall_s: float
+    studies: int
+    rank: float = 0.0
+
+    @property
+    def gap(self) -> float | None:
+        return None if self.tuning_score is None else self.tuning_score - self.mean
+
+
+@dataclass
+class ProtocolView:
+    """Everything the protocol page shows."""
+
+    family: str
+    protocol_id: str
+    env_family: str
+    rows: list[MethodRow]
+    studies: list[StudyRecord]
+    worst_score: float
+    anytime: pd.DataFrame
+    test_points: pd.DataFrame
+    incumbents: list[dict[str, Any]] = field(default_factory=list)
+
+
+def env_family(record: StudyRecord) -> str:
+    """RL: the gymnasium package an environment comes from (classic_control, box2d, mujoco, minigrid);
+    CL: the tuning dataset's source."""
+    protocol = record.protocol
+    if record.family == "cl":
+        return str((protocol.get("tuning_data") or {}).get("source", "unknown"))
+    env_id = str(protocol.get("env_id", ""))
+    try:
+        from ..trainers.algorithms import register_env_families
+        import gymnasium
+
+        register_env_families()
+        entry = str(gymnasium.spec(env_id).entry_point)
+    except Exception:  # noqa: BLE001 - an environment unknown here still gets a row
+        return "unknown"
+    parts = entry.replace(":", ".").split(".")
+    return parts[2] if parts[:2] == ["gymnasium", "envs"] and len(parts) > 2 else parts[0]
+
+
+def _held_out(trials: pd.DataFrame, role: str) -> pd.DataFrame:
+    return trials[trials["phase"].isin(HELD_OUT) & (trials["role"] == role) & (trials["audit"] == 0)]
+
+
+def _iqm_ci(scores: np.ndarray) -> tuple[float, float, float]:
+    if len(scores) < 2:
+        value = float(scores[0])
+        return value, value, value
+    return stats.aggregates_with_ci({"m": scores.reshape(-1, 1)}, reps=1000)["m"]["iqm"]
+
+
+def _row(family: str, protocol_id: str, env: str, method: str, scores: np.ndarray, **extra: Any) -> MethodRow:
+    return MethodRow(family, protocol_id, env, method, scores, _iqm_ci(scores), float(np.mean(scores)),
+                     float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0, **extra)
+
+
+def anytime_curve(record: StudyRecord) -> pd.DataFrame:
+    """The incumbent's tuning score (best mean over tuning seeds among full-fidelity evaluations so
+    far) against full-run equivalents spent, one point per evaluation in the order asked."""
+    tuning = record.trials[record.trials["phase"] == "tuning"]
+    if tuning.empty:
+        return pd.DataFrame(columns=["budget", "incumbent_score"])
+    evaluations = tuning.groupby("eval_index").agg(fidelity=("fidelity", "first"), score=("score", "mean")).sort_index()
+    spent = evaluations["fidelity"].cumsum()
+    full = evaluations["score"].where(evaluations["fidelity"] >= 1 - 1e-9)
+    return pd.DataFrame({"budget": spent.to_numpy(), "incumbent_score": full.cummax().to_numpy()})
+
+
+def _anytime_frame(studies: list[StudyRecord]) -> pd.DataFrame:
+    """Every tool's anytime curves on a common budget grid (step functions), for mean-and-band plots."""
+    curves = [(s, anytime_curve(s)) for s in studies if s.summary]
+    top = max((c["budget"].max() for _, c in curves if not c.empty), default=0)
+    grid = np.linspace(0, top, 41)[1:] if top else np.array([])
+    rows = []
+    for study, curve in curves:
+        if curve.empty:
+            continue
+        for x in grid:
+            seen = curve[curve["budget"] <= x + 1e-9]["incumbent_score"].dropna()
+            if len(seen):
+                rows.append({"budget": x, "incumbent_score": float(seen.iloc[-1]),
+                             "optimizer": study.summary["optimizer"], "study": study.study_id})
+    return pd.DataFrame(rows, columns=["budget", "incumbent_score", "optimizer", "study"])
+
+
+def protocol_views(results: Results) -> list[ProtocolView]:
+    by_protocol: dict[str, list[StudyRecord]] = defaultdict(list)
+    for study in results.studies:
+        by_protocol[study.protocol_id].append(study)
+    views = []
+    for protocol_id, studies in sorted(by_protocol.items()):
+        family, env = studies[0].family, env_family(studies[0])
+        tuned = [s for s in studies if s.summary]
+        rows, points, incumbents = [], [], []
+        hand = pd.concat([_held_out(s.trials, HAND_TUNED) for s in studies]).drop_duplicates("seed")
+        if not hand.empty:
+            hand_tuning = pd.concat([s.trials[(s.trials["phase"] == "evaluate") & (s.trials["role"] == HAND_TUNED)]
+                                     for s in studies])
+            rows.append(_row(family, protocol_id, env, HAND_TUNED, hand["score"].to_numpy(),
+                             tuning_score=float(hand_tuning["score"].mean()) if len(hand_tuning) else None,
+                             budget_full_runs=None, budget_given=None, budget_units=None, budget_unit="",
+                             wall_s=float(hand["wall_s"].sum()), studies=0))
+            points += [{"method": HAND_TUNED, "seed": int(r.seed), "score": r.score} for r in hand.itertuples()]
+        by_tool: dict[str, list[StudyRecord]] = defaultdict(list)
+        for study in tuned:
+            by_tool[study.summary["optimizer"]].append(study)
+        for tool, tool_studies in sorted(by_tool.items()):
+            test = pd.concat([_held_out(s.trials, "incumbent") for s in tool_studies])
+            if test.empty:
+                continue
+            summaries = [s.summary for s in tool_studies]
+            budgets = [s["budget"] for s in summaries]
+            rows.append(_row(
+                family, protocol_id, env, tool, test["score"].to_numpy(),
+                tuning_score=float(np.mean([s["incumbent"]["tuning_score"] for s in summaries])),
+                budget_full_runs=float(np.mean([b["used_full_runs"] for b in budgets])),
+                budget_given=float(np.mean([b["given_full_runs"] for b in budgets])),
+                budget_units=float(np.mean([b.get("tuning_units", 0) for b in budgets])),
+                budget_unit=str(budgets[0].get("unit", "")),
+                wall_s=float(np.mean([s["time"]["tuning_wall_s"] + s["time"]["test_wall_s"] for s in summaries])),
+                studies=len(tool_studies)))
+            points += [{"method": tool, "seed": int(r.seed), "score": r.score} for r in test.itertuples()]
+            incumbents += [{"study": s.study_id, "optimizer": tool, "hpo_seed": s.summary["hpo_seed"],
+                            **s.summary["incumbent"]} for s in tool_studies]
+        if not rows:
+            continue
+        order = np.argsort([-r.iqm[0] for r in rows], kind="stable")
+        ranks = pd.Series([-r.iqm[0] for r in rows]).rank(method="average").to_numpy()
+        for row, rank in zip(rows, ranks):
+            row.rank = float(rank)
+        views.append(ProtocolView(
+            family, protocol_id, env, [rows[i] for i in order], studies,
+            float(studies[0].protocol.get("worst_score", 0.0)), _anytime_frame(tuned),
+            pd.DataFrame(points, columns=["method", "seed", "score"]), incumbents,
+        ))
+    return views
+
+
+def aggregate(views: list[ProtocolView], family: str) -> list[dict[str, Any]]:
+    """Per method over a family's protocols: normalized-score IQM [95% CI], average rank, and the
+    probability of improvement over hand-tuned (protocols where the method and hand-tuned both ran)."""
+    normalized: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
+    ranks: dict[str, list[float]] = defaultdict(list)
+    for view in views:
+        if view.family != family:
+            continue
+        hand = next((r for r in view.rows if r.method == HAND_TUNED), None)
+        for row in view.rows:
+            ranks[row.method].append(row.rank)
+            if hand is not None and hand.mean != view.worst_score:
+                normalized[row.method][view.protocol_id] = stats.normalize(row.scores, view.worst_score, hand.mean)
+    table = []
+    for method in sorted(ranks):
+        entry: dict[str, Any] = {"method": method, "protocols": len(ranks[method]),
+                                 "average_rank": float(np.mean(ranks[method]))}
+        runs = normalized.get(method, {})
+        if runs:
+            entry["normalized_iqm"] = stats.aggregates_with_ci({"m": _matrix(runs, list(runs))}, reps=1000)["m"]["iqm"]
+        hand_runs = normalized.get(HAND_TUNED, {})
+        shared = [p for p in runs if p in hand_runs]
+        if method != HAND_TUNED and shared:
+            entry["p_improvement_over_hand_tuned"] = stats.probability_of_improvement(
+                _matrix(runs, shared), _matrix(hand_runs, shared))
+        table.append(entry)
+    return sorted(table, key=lambda e: e["average_rank"])
+
+
+def _matrix(runs: dict[str, np.ndarray], protocols: list[str]) -> np.ndarray:
+    """(runs, protocols), keeping the run count every protocol has (rliable needs a rectangle)."""
+    n = min(len(runs[p]) for p in protocols)
+    return np.column_stack([runs[p][:n] for p in protocols])

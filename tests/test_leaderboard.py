@@ -1,0 +1,188 @@
+"""The static leaderboard: built from real (tiny) runs, checked as files and in a real headless browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hpobench_rl_cl import api, cli
+from hpobench_rl_cl.leaderboard import build
+from hpobench_rl_cl.leaderboard.collect import collect
+from hpobench_rl_cl.leaderboard.tables import protocol_views
+
+from conftest import FIXTURES, TINY
+
+ROOT = Path(__file__).parents[1]
+TINY_CL = str(FIXTURES / "tiny-cl.yaml")
+PLUGIN = ROOT / "examples" / "plugin-example"
+HOSTILE = "<script>alert(1)</script>"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def real_results(tmp_path_factory) -> Path:
+    """Results of two real smoke studies: PPO CartPole (random search) and the tiny CL protocol."""
+    root = tmp_path_factory.mktemp("real")
+    for protocol in (TINY, TINY_CL):
+        api.run_study(protocol, scale="smoke", workers=1, store=root / "runs", results=root / "results",
+                      progress=False)
+    return root / "results"
+
+
+def _with_hostile_tool_name(results: Path, target: Path) -> Path:
+    """A copy of the results where the RL study's HPO tool is called HOSTILE (its numbers are real)."""
+    shutil.copytree(results, target)
+    csv = next((target / "rl").glob("*-random-s0.csv"))
+    frame = pd.read_csv(csv)
+    frame["optimizer"] = HOSTILE
+    frame.to_csv(csv, index=False)
+    summary_path = csv.with_name(csv.stem + ".summary.json")
+    meta = json.loads(summary_path.read_text())
+    meta["summary"]["optimizer"] = HOSTILE
+    summary_path.write_text(json.dumps(meta))
+    return target
+
+
+def _site_files(site: Path) -> list[Path]:
+    return [p for p in site.rglob("*") if p.is_file()]
+
+
+def test_site_is_self_contained_and_shows_every_method(real_results, tmp_path):
+    index = build(real_results, tmp_path / "site")
+    site = index.parent
+    page = index.read_text()
+    for text in ("tiny-cartpole@smoke", "tiny-cl-naive@smoke", "tiny-cl-replay@smoke", "hand-tuned", "random",
+                 "Tuning phase vs evaluation phase"):
+        assert text in page
+    for protocol in ("tiny-cartpole@smoke", "tiny-cl-replay@smoke"):
+        detail = (site / "protocols" / f"{protocol.replace('@', '-')}.html").read_text()
+        assert "Anytime performance" in detail and "Provenance" in detail and "protocol hash" in detail
+    assert (site / "data" / "rl" / "tiny-cartpole-smoke-random-s0.csv").is_file()
+    for path in _site_files(site):
+        if path.suffix in (".html", ".js", ".css"):
+            content = path.read_text()
+            for remote in ('src="http', "src='http", 'href="http', "url(http", "//cdn", "import(", "fetch("):
+                assert remote not in content, f"{path.name} would load {remote}"
+
+
+def test_hostile_text_from_results_is_escaped(real_results, tmp_path):
+    results = _with_hostile_tool_name(real_results, tmp_path / "results")
+    index = build(results, tmp_path / "site")
+    for page in [index, *index.parent.joinpath("protocols").glob("*.html")]:
+        assert "<script>alert" not in page.read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index.read_text()
+
+
+def test_malformed_file_is_one_line_naming_file_and_row_and_keeps_the_old_site(real_results, tmp_path, capsys):
+    site = tmp_path / "site"
+    index = build(real_results, site)
+    before = index.read_text()
+    broken = tmp_path / "broken"
+    shutil.copytree(real_results, broken)
+    csv = broken / "rl" / "tiny-cartpole-smoke-random-s0.csv"
+    frame = pd.read_csv(csv)
+    frame["score"] = frame["score"].astype(object)
+    frame.loc[1, "score"] = "abc"
+    frame.to_csv(csv, index=False)
+    assert cli.main(["leaderboard", "build", "--results", str(broken), "--out", str(site)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert str(csv) in error and "row 3" in error and "score" in error
+    assert index.read_text() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site-")], "no staging folder left behind"
+
+
+def _browser() -> str:
+    """Debian's chromium (``.ci/run`` installs it); CI sets HPOBENCH_REQUIRE_BROWSER so it never skips."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if executable is None:
+        reason = "no chromium on PATH (apt-get install chromium) for the headless-browser test"
+        if os.environ.get("HPOBENCH_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return executable
+
+
+def test_site_in_a_real_headless_browser(real_results, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    executable = _browser()
+    results = _with_hostile_tool_name(real_results, tmp_path / "results")
+    index = build(results, tmp_path / "site")
+    views = protocol_views(collect(results))
+    expected_rows = {family: sum(len(v.rows) for v in views if v.family == family) for family in ("rl", "cl")}
+    requests, console_errors, dialogs = [], [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: console_errors.append(str(error)))
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(index.as_uri())
+        page.wait_for_load_state("load")
+
+        for family, count in expected_rows.items():
+            assert page.locator(f"#overview-{family} tbody tr").count() == count
+        assert page.get_by_text(HOSTILE).first.is_visible(), "a hostile name shows as plain text"
+
+        def column(table: str, index: int) -> list[float]:
+            return [float(v) for v in page.locator(f"#{table} tbody tr td:nth-child({index})").evaluate_all(
+                "cells => cells.map(c => c.getAttribute('data-sort'))")]
+
+        header = page.locator("#overview-cl thead th", has_text="test IQM")
+        header.click()
+        ascending = column("overview-cl", 4)
+        assert ascending == sorted(ascending)
+        header.click()
+        descending = column("overview-cl", 4)
+        assert descending == sorted(descending, reverse=True) and descending != ascending
+
+        page.select_option("#filter-family", "cl")
+        assert page.locator("section.family[data-family='rl']").is_hidden()
+        assert page.locator("#overview-cl tbody tr").first.is_visible()
+        page.select_option("#filter-family", "")
+        page.select_option("#filter-env", "digits")
+        assert page.locator("#overview-rl tbody tr:visible").count() == 0
+        assert page.locator("#overview-cl tbody tr:visible").count() == expected_rows["cl"]
+        page.select_option("#filter-env", "")
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "leaderboard.png"), full_page=True)
+        page.locator("#overview-rl tbody a").first.click()
+        page.wait_for_load_state("load")
+        assert page.locator("figure img").count() == 2
+        assert all(page.locator("figure img").evaluate_all("imgs => imgs.map(i => i.naturalWidth > 0)"))
+        browser.close()
+    assert not console_errors, console_errors
+    assert not dialogs, "a script from a result file ran"
+    leaving = [url for url in requests if not url.startswith("file://")]
+    assert not leaving, f"requests left the page: {leaving}"
+
+
+def test_a_plugin_package_adds_rows_without_editing_the_suite(real_results, tmp_path):
+    """The README's worked example: install the example package, run its protocols, rebuild."""
+    target = tmp_path / "plugin"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(PLUGIN)], check=True)
+    results = tmp_path / "results"
+    shutil.copytree(real_results, results)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    for protocol in ("trpo-cartpole.yaml", "digits-online-ewc.yaml"):
+        subprocess.run([sys.executable, "-m", "hpobench_rl_cl", "run", str(PLUGIN / "protocols" / protocol),
+                        "--optimizer", "sobol", "--scale", "smoke", "--workers", "1", "--store", str(tmp_path / "runs"),
+                        "--results", str(results), "--no-progress"], check=True, env=env, capture_output=True)
+    index = build(results, tmp_path / "site")
+    views = {v.protocol_id: v for v in protocol_views(collect(results))}
+    assert {r.method for r in views["trpo-cartpole@smoke"].rows} == {"hand-tuned", "sobol"}
+    assert {r.method for r in views["digits-online-ewc-ewc-online@smoke"].rows} == {"hand-tuned", "sobol"}
+    page = index.read_text()
+    assert "trpo-cartpole@smoke" in page and "digits-online-ewc-ewc-online@smoke" in page and "sobol" in page
+    assert (index.parent / "protocols" / "trpo-cartpole-smoke.html").is_file()
