@@ -128,7 +128,7 @@ class _Session:
 
 
 def run_study(
-    protocol: str = DEFAULT_PROTOCOL,
+    protocol: str | BenchmarkProtocol = DEFAULT_PROTOCOL,
     *,
     scale: str = DEFAULT_SCALE,
     optimizer: str = "random",
@@ -142,8 +142,8 @@ def run_study(
     study_name: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Tune ``protocol`` with ``optimizer``, then test the incumbent and the hand-tuned baseline on
-    the sealed test seeds. ``workers``: parallel trials (default: one per core). Rerunning the same
+    """Tune ``protocol`` (a name, a YAML path, or a loaded protocol, whose scale then wins) with
+    ``optimizer``, then test the incumbent and the hand-tuned baseline on the sealed test seeds. ``workers``: parallel trials (default: one per core). Rerunning the same
     call resumes the study. Returns the study summary.
 
     A CL protocol runs one study per strategy (tune on the tuning dataset, then evaluate incumbent
@@ -152,7 +152,8 @@ def run_study(
     from . import optimizers  # noqa: F401  (registers built-in tools)
     from .runner.study import study_id_for
 
-    protocols = load_any(protocol, scale)
+    protocols = load_any(protocol, scale) if isinstance(protocol, str) else [protocol]
+    scale = protocols[0].scale
     optimizers.OPTIMIZERS.get(optimizer)  # fail on an unknown tool before anything starts
     study_ids = [f"{study_name}-{p.strategy}" if study_name and p.family == "cl" else
                  study_name or study_id_for(p, optimizer, hpo_seed) for p in protocols]

@@ -111,12 +111,37 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--store", default="runs", help="result store holding the study (default: runs)")
     audit.add_argument("--out", help="output folder (default: beside the input)")
     audit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the held-out split")
+    reproduce = commands.add_parser("reproduce", help="the RL or CL paper's comparison at a scale")
+    reproduce.add_argument("paper", choices=["rl-paper", "cl-paper"])
+    reproduce.add_argument("--scale", default="quick", help="smoke | quick | paper (default: quick)")
+    reproduce.add_argument("--workers", type=int, help="parallel trials (default: one per core)")
+    reproduce.add_argument("--store", default="runs", help="result store directory (default: runs)")
+    reproduce.add_argument("--results", default="results", help="export directory (default: results)")
+    reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     leaderboard = commands.add_parser("leaderboard", help="the static leaderboard site")
     leaderboard_commands = leaderboard.add_subparsers(dest="leaderboard_command", required=True)
     build = leaderboard_commands.add_parser("build", help="read results/, write the static site")
     build.add_argument("--results", default="results", help="results folder to read (default: results)")
     build.add_argument("--out", default="leaderboard", help="site folder to write (default: leaderboard)")
     return parser
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from . import reproduce
+
+    common = {"workers": args.workers, "store": args.store, "results": args.results, "progress": not args.no_progress}
+    if args.paper == "rl-paper":
+        table, skipped = reproduce.reproduce_rl_paper(args.scale, **common), []
+    else:
+        table, skipped = reproduce.reproduce_cl_paper(args.scale, **common)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    for line in skipped:
+        print(f"skipped {line}")
+    print(f"written: {Path(args.results) / 'reproductions' / f'{args.paper}-{args.scale}'}.csv and .md")
 
 
 def _leaderboard(args: argparse.Namespace) -> None:
@@ -193,7 +218,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 _COMMANDS = {"run": _run, "list": _list, "show": _show, "evaluate": _evaluate, "audit": _audit,
-             "leaderboard": _leaderboard}
+             "leaderboard": _leaderboard, "reproduce": _reproduce}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

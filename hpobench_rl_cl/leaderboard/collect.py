@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..store.export import EXPORT_COLUMNS
 
 PHASES = {"tuning", "test", "evaluation", "evaluate"}
-ROLES = {"tuning", "incumbent", "hand-tuned", "user"}
+ROLES = {"tuning", "incumbent", "hand-tuned", "user", "published"}
 STATUSES = {"ok", "crashed"}
 FAMILIES = ("rl", "cl")
 SUMMARY_KEYS = ("study_id", "protocol", "scale", "optimizer", "hpo_seed", "incumbent", "test", "budget", "time")

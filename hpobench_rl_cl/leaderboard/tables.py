@@ -19,6 +19,7 @@ from ..analysis import stats
 from .collect import Results, StudyRecord
 
 HAND_TUNED = "hand-tuned"
+PUBLISHED = "published"  # a paper's own incumbents, retrained on our test seeds
 HELD_OUT = ("test", "evaluation")
 
 
@@ -143,6 +144,18 @@ def protocol_views(results: Results) -> list[ProtocolView]:
                              budget_full_runs=None, budget_given=None, budget_units=None, budget_unit="",
                              wall_s=float(hand["wall_s"].sum()), studies=0))
             points += [{"method": HAND_TUNED, "seed": int(r.seed), "score": r.score} for r in hand.itertuples()]
+        published: dict[str, list[StudyRecord]] = defaultdict(list)
+        for study in studies:
+            if not study.summary and (study.trials["role"] == PUBLISHED).any():
+                published[str(study.trials["optimizer"].iloc[0])].append(study)
+        for source, source_studies in sorted(published.items()):
+            test = pd.concat([_held_out(s.trials, PUBLISHED) for s in source_studies])
+            rows.append(_row(family, protocol_id, env, f"{source} (published incumbents)", test["score"].to_numpy(),
+                             tuning_score=None, budget_full_runs=None, budget_given=None, budget_units=None,
+                             budget_unit="", wall_s=float(test["wall_s"].sum() / len(source_studies)),
+                             studies=len(source_studies)))
+            points += [{"method": f"{source} (published)", "seed": int(r.seed), "score": r.score}
+                       for r in test.itertuples()]
         by_tool: dict[str, list[StudyRecord]] = defaultdict(list)
         for study in tuned:
             by_tool[study.summary["optimizer"]].append(study)

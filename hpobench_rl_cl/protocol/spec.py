@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -246,6 +246,33 @@ def load_protocol(name_or_path: str = DEFAULT_PROTOCOL, scale: str = DEFAULT_SCA
     )
     _validate_semantics(protocol, origin)
     return protocol
+
+
+SPACE_VARIANTS = ("lr", "small", "full")
+
+
+def protocol_variant(protocol: RLProtocol, *, space: str = "full", tuning_seeds: int | None = None) -> RLProtocol:
+    """The RL paper's variations of a protocol: its search space reduced to the learning rate
+    (``lr``) or the paper's three most important hyperparameters (``small``), and/or tuning on the
+    first ``tuning_seeds`` of the paper-scale tuning seeds. The variant is another benchmark: its
+    name says so (``ppo-acrobot+small``, ``ppo-acrobot+5seeds``) and it hashes differently."""
+    if space not in SPACE_VARIANTS:
+        raise ProtocolError(f"unknown search-space variant {space!r}; choose one of {', '.join(SPACE_VARIANTS)}")
+    name, changes = protocol.name, {}
+    if space != "full":
+        base = protocol.search_space_name.split("_")[0]
+        space_name, definition = load_space_definition(f"{base}_{space}")
+        name += f"+{space}"
+        changes.update(search_space_name=space_name, search_space_definition=definition)
+    if tuning_seeds is not None:
+        available = load_protocol(protocol.source_path, "paper").seeds.tuning
+        if not 1 <= tuning_seeds <= len(available):
+            raise ProtocolError(f"{protocol.name}: tuning_seeds must be 1..{len(available)}, got {tuning_seeds}")
+        name += f"+{tuning_seeds}seed{'s' if tuning_seeds > 1 else ''}"
+        changes["seeds"] = SeedSplit.validated(available[:tuning_seeds], protocol.seeds.test, origin=protocol.name)
+    variant = replace(protocol, name=name, **changes)
+    _validate_semantics(variant, f"{protocol.source_path} ({name})")
+    return variant
 
 
 def _validate_semantics(protocol: RLProtocol, origin: str) -> None:

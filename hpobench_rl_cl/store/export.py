@@ -25,7 +25,7 @@ EXPORT_COLUMNS = {
     "hpo_seed": "the HPO tool's seed",
     "phase": "tuning, test (RL) or evaluation (CL: the evaluation dataset), or evaluate (a user's "
              "configuration on tuning seeds)",
-    "role": "tuning, incumbent, hand-tuned, or user",
+    "role": "tuning, incumbent, hand-tuned, user, or published (a paper's own incumbent)",
     "audit": "1 for an audit run on test seeds (not a valid test result)",
     "eval_index": "order in which the tool asked for the configuration (tuning only)",
     "config_id": "hash of the configuration",

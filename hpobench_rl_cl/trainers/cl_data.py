@@ -261,3 +261,14 @@ class DataSpec:
 
     def load(self) -> tuple[LabelledImages, LabelledImages]:
         return DATASETS.get(self.source).load(self.options, self.classes)
+
+
+def missing_data(spec: DataSpec) -> str | None:
+    """Why a dataset cannot be read here without downloading it (None when it can)."""
+    if spec.source == "cifar100":
+        root = _root(spec.options, "cifar100")
+        if not (root / "cifar-100-python" / "train").is_file():
+            return f"no CIFAR-100 under {root} (run its protocol where a network exists to download it)"
+    if spec.source == "imagefolder" and not (_root(spec.options, "imagefolder") / "train").is_dir():
+        return f"no ImageFolder tree under {spec.options.get('root')}"
+    return None

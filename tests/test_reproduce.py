@@ -1,0 +1,65 @@
+"""The papers' reproductions: protocol variants, the published incumbents, both commands at smoke scale."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from hpobench_rl_cl import cli
+from hpobench_rl_cl.errors import ProtocolError
+from hpobench_rl_cl.protocol.spec import load_protocol, protocol_variant
+from hpobench_rl_cl.reproduce import INCUMBENTS_FILE, RL_PAPER_PROTOCOLS, reproduce_cl_paper
+
+from conftest import FIXTURES
+
+
+def test_protocol_variants_are_other_benchmarks():
+    protocol = load_protocol("sac-pendulum", "quick")
+    small = protocol_variant(protocol, space="small")
+    assert small.name == "sac-pendulum+small" and small.search_space_name == "sac_small"
+    assert len(small.search_space().keys()) == 3
+    five = protocol_variant(protocol, tuning_seeds=5)
+    assert five.name == "sac-pendulum+5seeds" and five.tuning_seeds == (0, 1, 2, 3, 4)
+    assert five.seeds.test == protocol.seeds.test
+    assert len({protocol.hash, small.hash, five.hash}) == 3
+    with pytest.raises(ProtocolError, match="tuning_seeds must be 1..5"):
+        protocol_variant(protocol, tuning_seeds=6)
+    with pytest.raises(ProtocolError, match="unknown search-space variant 'tiny'"):
+        protocol_variant(protocol, space="tiny")
+
+
+def test_every_published_incumbent_is_a_valid_configuration_of_its_protocol():
+    data = yaml.safe_load(INCUMBENTS_FILE.read_text())
+    for name, key in RL_PAPER_PROTOCOLS.items():
+        protocol = load_protocol(name, "paper")
+        accepted = protocol.accepted_hyperparameters()
+        assert len(data[key]) == 50  # rs and dehb x lr, small, full, 3 and 5 seeds x 5 runs
+        for entry in data[key].values():
+            assert entry["policy"] in ("MlpPolicy", protocol.policy)
+            assert entry["total_timesteps"] == protocol.total_timesteps
+            assert set(entry["model_kwargs"]) <= accepted
+
+
+def test_reproduce_rl_paper_at_smoke_scale(tmp_path, capsys):
+    argv = ["reproduce", "rl-paper", "--scale", "smoke", "--workers", "1", "--store", str(tmp_path / "runs"),
+            "--results", str(tmp_path / "results"), "--no-progress"]
+    assert cli.main(argv) == 0
+    table = pd.read_csv(tmp_path / "results" / "reproductions" / "rl-paper-smoke.csv")
+    assert set(table["setting"]) == {"lr space", "full space, 1 tuning seed", "published incumbents (1e6-step tuning)"}
+    assert {"hand-tuned", "random", "how-to-autorl rs (published incumbents)",
+            "how-to-autorl dehb (published incumbents)"} <= set(table["method"])
+    random = table[table["method"] == "random"]
+    assert (random["gap"] == random["tuning_score"] - random["test_mean"]).all()
+    assert "| protocol | setting | method |" in (tmp_path / "results" / "reproductions" / "rl-paper-smoke.md").read_text()
+    assert (tmp_path / "results" / "rl" / "dqn-minigrid+lr-smoke-random-s0.csv").is_file()
+
+
+def test_reproduce_cl_paper_ranks_strategies_and_skips_missing_data(tmp_path):
+    table, skipped = reproduce_cl_paper("smoke", suites=[str(FIXTURES / "tiny-cl.yaml"), "cifar100-b0-10"],
+                                        workers=1, store=tmp_path / "runs", results=tmp_path / "results",
+                                        progress=False)
+    assert list(table["strategy"]) == ["naive", "replay"]
+    assert set(table["suite"]) == {"tiny-cl"} and table["kendall_tau"].notna().all()
+    assert len(skipped) == 1 and skipped[0].startswith("cifar100-b0-10: no CIFAR-100 under")
+    assert (tmp_path / "results" / "reproductions" / "cl-paper-smoke.md").is_file()
