@@ -16,15 +16,13 @@ experience on every tuning seed; multi-fidelity tools use fewer epochs.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ConfigSpace import ConfigurationSpace
 
 from ..errors import ProtocolError, UserError
-from .search_space import build_space, load_space_definition
+from .base import ProtocolBase
+from .search_space import load_space_definition
 from .seeds import SeedSplit
 from .spec import SCALES, apply_scale, check_types, protocol_path, read_protocol_file
 
@@ -51,7 +49,7 @@ SCORE_METRICS = ("final_accuracy", "average_incremental_accuracy")
 
 
 @dataclass(frozen=True)
-class CLProtocol:
+class CLProtocol(ProtocolBase):
     """One strategy of a CL protocol at one scale: what a study tunes and evaluates."""
 
     suite: str
@@ -86,23 +84,12 @@ class CLProtocol:
         return f"{self.suite}-{self.strategy}"
 
     @property
-    def tuning_seeds(self) -> tuple[int, ...]:
-        return self.seeds.tuning
-
-    @property
-    def protocol_id(self) -> str:
-        return f"{self.name}@{self.scale}"
-
-    @property
     def full_fidelity(self) -> int:
         return self.epochs
 
     @property
     def min_fidelity(self) -> float:
         return 1 / self.epochs
-
-    def search_space(self, seed: int | None = None) -> ConfigurationSpace:
-        return build_space(self.search_space_definition, name=self.search_space_name, seed=seed)
 
     def hand_tuned_run_config(self) -> tuple[dict[str, Any], str]:
         return dict(self.hand_tuned["config"]), self.hand_tuned["source"]
@@ -128,17 +115,6 @@ class CLProtocol:
 
         tuning = spec(self.tuning_data)
         return {"tuning": tuning, "evaluate": tuning, "evaluation": spec(self.evaluation_data)}
-
-    def content(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("source_path")
-        data["seeds"] = {"tuning": list(self.seeds.tuning), "evaluation": list(self.seeds.test)}
-        return data
-
-    @property
-    def hash(self) -> str:
-        canonical = json.dumps(self.content(), sort_keys=True, default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

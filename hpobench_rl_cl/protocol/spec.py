@@ -12,18 +12,16 @@ tool evaluate ten configurations at full fidelity, or more at lower fidelity.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from ConfigSpace import ConfigurationSpace
 
 from ..errors import ProtocolError
+from .base import ProtocolBase
 from .paths import PROTOCOL_ROOT
-from .search_space import build_space, load_space_definition
+from .search_space import load_space_definition
 from .seeds import SeedSplit
 
 SCALES = ("smoke", "quick", "paper")
@@ -58,7 +56,7 @@ _SCALABLE = {"total_timesteps", "eval_episodes", "budget_full_runs", "tuning_see
 
 
 @dataclass(frozen=True)
-class RLProtocol:
+class RLProtocol(ProtocolBase):
     """One RL benchmark at one scale. Build it with :func:`load_protocol`."""
 
     name: str
@@ -80,17 +78,6 @@ class RLProtocol:
     description: str = ""
     family: str = "rl"
     source_path: str = field(default="", compare=False)
-
-    @property
-    def tuning_seeds(self) -> tuple[int, ...]:
-        return self.seeds.tuning
-
-    @property
-    def protocol_id(self) -> str:
-        return f"{self.name}@{self.scale}"
-
-    def search_space(self, seed: int | None = None) -> ConfigurationSpace:
-        return build_space(self.search_space_definition, name=self.search_space_name, seed=seed)
 
     @property
     def full_run_steps(self) -> int:
@@ -133,18 +120,6 @@ class RLProtocol:
             device=resolve_device(device, prefer_gpu="Cnn" in self.policy),
         )
         return {"tuning": spec, "evaluate": spec, "test": spec}
-
-    def content(self) -> dict[str, Any]:
-        """Everything that defines what runs (what the hash covers)."""
-        data = asdict(self)
-        data.pop("source_path")
-        data["seeds"] = {"tuning": list(self.seeds.tuning), "test": list(self.seeds.test)}
-        return data
-
-    @property
-    def hash(self) -> str:
-        canonical = json.dumps(self.content(), sort_keys=True, default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def protocol_path(name_or_path: str) -> Path:
