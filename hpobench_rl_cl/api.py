@@ -121,6 +121,32 @@ class _Session:
                              on_progress)
         return Study(protocol, optimizer, hpo_seed, self.store, runner, study_id)
 
+    def run_studies(self, protocols: list[BenchmarkProtocol], optimizer: str, hpo_seed: int, device: str,
+                    results: str | Path, study_name: str | None = None) -> dict[str, Any]:
+        """One study per protocol (an RL protocol, or each strategy of a CL protocol), exported;
+        returns the RL study's summary, or the CL strategies' comparison."""
+        from .runner.study import study_id_for
+
+        scale = protocols[0].scale
+        study_ids = [f"{study_name}-{p.strategy}" if study_name and p.family == "cl" else
+                     study_name or study_id_for(p, optimizer, hpo_seed) for p in protocols]
+        self.bar.set_description(study_ids[0] if len(study_ids) == 1 else protocols[0].name)
+        summaries = []
+        for protocol, study_id in zip(protocols, study_ids):
+            summaries.append(self.study(protocol, study_id, optimizer, hpo_seed, device).run())
+            export_study(self.store, study_id, results)
+        if protocols[0].family == "rl":
+            return summaries[0]
+        from .analysis.cl_metrics import compare_strategies
+
+        label = study_name or f"{protocols[0].suite}-{scale}-{optimizer}-s{hpo_seed}"
+        comparison = {"comparison_id": label, "protocol": protocols[0].suite, "scale": scale, "optimizer": optimizer,
+                      "hpo_seed": hpo_seed, "family": "cl", "held_out_phase": "evaluation",
+                      **compare_strategies({p.strategy: s for p, s in zip(protocols, summaries)}),
+                      "studies": summaries}
+        export_comparison(comparison, results)
+        return comparison
+
     def __exit__(self, *exc: Any) -> None:
         self.bar.close()
         self._client_context.__exit__(*exc)
@@ -150,31 +176,17 @@ def run_study(
     and hand-tuned once per evaluation seed on the evaluation dataset) and returns the comparison:
     each strategy's tuning-phase and evaluation-phase score and rank, and Kendall's tau."""
     from . import optimizers  # noqa: F401  (registers built-in tools)
-    from .runner.study import study_id_for
 
     protocols = load_any(protocol, scale) if isinstance(protocol, str) else [protocol]
-    scale = protocols[0].scale
     optimizers.OPTIMIZERS.get(optimizer)  # fail on an unknown tool before anything starts
-    study_ids = [f"{study_name}-{p.strategy}" if study_name and p.family == "cl" else
-                 study_name or study_id_for(p, optimizer, hpo_seed) for p in protocols]
-    expected = sum(round(p.budget_full_runs) * len(p.tuning_seeds) + 2 * len(p.seeds.test) for p in protocols)
-    label = study_name or (study_ids[0] if protocols[0].family == "rl" else
-                           f"{protocols[0].suite}-{scale}-{optimizer}-s{hpo_seed}")
-    with _Session(store, workers, scheduler, scheduler_file, progress, expected, label) as session:
-        summaries = []
-        for spec_protocol, study_id in zip(protocols, study_ids):
-            summaries.append(session.study(spec_protocol, study_id, optimizer, hpo_seed, device).run())
-            export_study(session.store, study_id, results)
-    if protocols[0].family == "rl":
-        return summaries[0]
-    from .analysis.cl_metrics import compare_strategies
+    with _Session(store, workers, scheduler, scheduler_file, progress, expected_trials(protocols),
+                  study_name or protocols[0].name) as session:
+        return session.run_studies(protocols, optimizer, hpo_seed, device, results, study_name)
 
-    comparison = {"comparison_id": label, "protocol": protocols[0].suite, "scale": scale, "optimizer": optimizer,
-                  "hpo_seed": hpo_seed, "family": "cl", "held_out_phase": "evaluation",
-                  **compare_strategies({p.strategy: s for p, s in zip(protocols, summaries)}),
-                  "studies": summaries}
-    export_comparison(comparison, results)
-    return comparison
+
+def expected_trials(protocols: list[BenchmarkProtocol]) -> int:
+    """Trials of whole studies of ``protocols`` at full fidelity (the progress bar's total)."""
+    return sum(round(p.budget_full_runs) * len(p.tuning_seeds) + 2 * len(p.seeds.test) for p in protocols)
 
 
 def evaluate(

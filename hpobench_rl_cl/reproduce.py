@@ -75,9 +75,8 @@ def _settings(plan: RLPaperPlan, protocol: Any) -> list[tuple[str, Any]]:
     return settings
 
 
-def _evaluate_published(protocol: Any, name: str, entry: dict[str, Any], session_args: dict[str, Any]) -> None:
+def _evaluate_published(session: Any, protocol: Any, name: str, entry: dict[str, Any], results: str | Path) -> None:
     """Train one published incumbent on the protocol's test seeds (its own study, role ``published``)."""
-    from .api import _Session
     from .store.export import export_study
 
     # Each incumbent trains with the policy its file names (the paper's random-search DQN-MiniGrid
@@ -86,35 +85,36 @@ def _evaluate_published(protocol: Any, name: str, entry: dict[str, Any], session
     accepted = protocol.accepted_hyperparameters()
     config = {k: v for k, v in config.items() if k in accepted}
     study_id = f"{protocol.name}-{protocol.scale}-paper-{name}"
-    with _Session(session_args["store"], session_args["workers"], None, None, session_args["progress"],
-                  len(protocol.seeds.test), study_id) as session:
-        study = session.study(protocol, study_id, f"how-to-autorl {entry['tool']}", entry["hpo_run"], "auto")
-        study.test({PUBLISHED_ROLE: config}, protocol.seeds.test)
-        export_study(session.store, study_id, session_args["results"])
+    study = session.study(protocol, study_id, f"how-to-autorl {entry['tool']}", entry["hpo_run"], "auto")
+    study.test({PUBLISHED_ROLE: config}, protocol.seeds.test)
+    export_study(session.store, study_id, results)
 
 
 def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, store: str | Path = "runs",
                        results: str | Path = "results", progress: bool = True) -> pd.DataFrame:
-    """Run the RL paper's grid at ``scale``; returns (and writes) the paper-shaped table."""
-    from .api import run_study
+    """Run the RL paper's grid at ``scale`` on one Dask cluster; returns (and writes) the
+    paper-shaped table."""
+    from . import optimizers  # noqa: F401  (registers built-in tools)
+    from .api import _Session, expected_trials
     from .protocol.spec import load_protocol
 
     if scale not in RL_PAPER_PLANS:
         raise UserError(f"unknown reproduction scale {scale!r}; choose one of {', '.join(RL_PAPER_PLANS)}")
     plan = RL_PAPER_PLANS[scale]
-    session_args = {"store": store, "workers": workers, "progress": progress, "results": results}
+    protocols = {name: load_protocol(name, plan.protocol_scale) for name in plan.protocols}
+    grid = [(setting, variant) for protocol in protocols.values() for setting, variant in _settings(plan, protocol)]
+    total = expected_trials([v for _, v in grid]) * len(plan.optimizers) * plan.hpo_runs
     protocol_ids: dict[str, str] = {}
-    for name in plan.protocols:
-        protocol = load_protocol(name, plan.protocol_scale)
-        for setting, variant in _settings(plan, protocol):
+    with _Session(store, workers, None, None, progress, total, f"rl-paper {scale}") as session:
+        for setting, variant in grid:
             protocol_ids[f"{variant.name}@{variant.scale}"] = setting
             for optimizer in plan.optimizers:
                 for run in range(plan.hpo_runs):
-                    run_study(variant, optimizer=optimizer, hpo_seed=run, workers=workers, store=store,
-                              results=results, progress=progress)
-        protocol_ids[f"{protocol.name}@{protocol.scale}"] = "published incumbents (1e6-step tuning)"
-        for incumbent, entry in published_incumbents(name, plan.published_variants, plan.published_runs).items():
-            _evaluate_published(protocol, incumbent, entry, session_args)
+                    session.run_studies([variant], optimizer, run, "auto", results)
+        for name, protocol in protocols.items():
+            protocol_ids[f"{protocol.name}@{protocol.scale}"] = "published incumbents (1e6-step tuning)"
+            for incumbent, entry in published_incumbents(name, plan.published_variants, plan.published_runs).items():
+                _evaluate_published(session, protocol, incumbent, entry, results)
     table = rl_paper_table(results, protocol_ids)
     write_table(table, Path(results) / "reproductions" / f"rl-paper-{scale}", f"RL paper reproduction ({scale})")
     return table
