@@ -8,6 +8,7 @@ import yaml
 
 from hpobench_rl_cl import cli
 from hpobench_rl_cl.errors import ProtocolError
+from hpobench_rl_cl.leaderboard import build
 from hpobench_rl_cl.protocol.spec import load_protocol, protocol_variant
 from hpobench_rl_cl.reproduce import INCUMBENTS_FILE, RL_PAPER_PROTOCOLS, reproduce_cl_paper
 
@@ -53,6 +54,11 @@ def test_reproduce_rl_paper_at_smoke_scale(tmp_path, capsys):
     assert (random["gap"] == random["tuning_score"] - random["test_mean"]).all()
     assert "| protocol | setting | method |" in (tmp_path / "results" / "reproductions" / "rl-paper-smoke.md").read_text()
     assert (tmp_path / "results" / "rl" / "dqn-minigrid+lr-smoke-random-s0.csv").is_file()
+    # The leaderboard shows the table and every study behind it.
+    index = build(tmp_path / "results", tmp_path / "site")
+    assert "dqn-minigrid+lr@smoke" in index.read_text() and "dqn-minigrid+1seed@smoke" in index.read_text()
+    page = (index.parent / "reproductions.html").read_text()
+    assert "rl-paper-smoke" in page and "how-to-autorl dehb (published incumbents)" in page
 
 
 def test_reproduce_cl_paper_ranks_strategies_and_skips_missing_data(tmp_path):

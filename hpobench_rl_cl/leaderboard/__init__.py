@@ -36,7 +36,11 @@ def build(results_dir: str | Path = DEFAULT_RESULTS_DIR, out_dir: str | Path = D
         for asset in ("leaderboard.js", "leaderboard.css"):
             (staging / "assets" / asset).write_bytes(resources.files(__package__).joinpath("assets", asset).read_bytes())
         aggregates = {family: aggregate(views, family) for family in ("rl", "cl")}
-        (staging / "index.html").write_text(render.overview(views, aggregates, results.comparisons), encoding="utf-8")
+        overview = render.overview(views, aggregates, results.comparisons, bool(results.reproductions))
+        (staging / "index.html").write_text(overview, encoding="utf-8")
+        if results.reproductions:
+            (staging / "reproductions.html").write_text(render.reproductions_page(results.reproductions),
+                                                       encoding="utf-8")
         for view in views:
             name = render.slug(view.protocol_id)
             figures = {}

@@ -47,6 +47,7 @@ class StudyRecord:
 class Results:
     studies: list[StudyRecord]
     comparisons: list[dict[str, Any]]
+    reproductions: dict[str, pd.DataFrame]  # results/reproductions/NAME.csv: the papers' tables
 
 
 def _fail(path: Path, message: str) -> None:
@@ -149,4 +150,10 @@ def collect(results_dir: str | Path) -> Results:
             comparisons.append(data)
     if not studies:
         raise UserError(f"no study exports (*.csv) under {root}/rl or {root}/cl")
-    return Results(studies, comparisons)
+    reproductions = {}
+    for path in sorted((root / "reproductions").glob("*.csv")):
+        try:
+            reproductions[path.stem] = pd.read_csv(path)
+        except Exception as error:  # noqa: BLE001 - pandas raises many types for a malformed file
+            _fail(path, f"cannot read as CSV: {error}")
+    return Results(studies, comparisons, reproductions)

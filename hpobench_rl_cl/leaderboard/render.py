@@ -91,7 +91,7 @@ def _method_cells(row: MethodRow) -> str:
 
 
 def overview(views: list[ProtocolView], aggregates: dict[str, list[dict[str, Any]]],
-             comparisons: list[dict[str, Any]]) -> str:
+             comparisons: list[dict[str, Any]], reproductions: bool = False) -> str:
     envs = sorted({v.env_family for v in views})
     families = [f for f in FAMILY_TITLES if any(v.family == f for v in views)]
     parts = ["<h1>Leaderboard</h1>",
@@ -105,6 +105,8 @@ def overview(views: list[ProtocolView], aggregates: dict[str, list[dict[str, Any
              '<label>environment / data <select id="filter-env"><option value="">all</option>'
              + "".join(f'<option value="{text(e)}">{text(e)}</option>' for e in envs) + "</select></label>",
              "</form>"]
+    if reproductions:
+        parts.insert(2, '<p><a href="reproductions.html">The papers\' reproduction tables</a></p>')
     for family in families:
         rows = []
         for view in (v for v in views if v.family == family):
@@ -154,6 +156,30 @@ def _comparisons(comparisons: list[dict[str, Any]]) -> str:
                    ("hand-tuned evaluation", "number")]
         parts.append(_table(f"comparison-{slug(str(comparison.get('comparison_id', '')))}", headers, rows, caption))
     return "\n".join(parts)
+
+
+def reproductions_page(tables: dict[str, Any]) -> str:
+    """The papers' reproduction tables (results/reproductions/*.csv), as written by ``reproduce``."""
+    parts = ["<h1>Reproductions of the papers' comparisons</h1>",
+             "<p>Written by <code>hpobench-rl-cl reproduce rl-paper|cl-paper --scale SCALE</code>; every study "
+             "behind a row is also on the overview (protocol variants such as <code>ppo-acrobot+small</code>). "
+             "At the quick scale the runs are hundreds of steps long: the grid runs end to end, its scores do "
+             "not speak to the papers' claims.</p>"]
+    for name, frame in sorted(tables.items()):
+        headers = [(str(c), "number" if frame[c].dtype.kind in "fi" else "text") for c in frame.columns]
+        rows = []
+        for record in frame.itertuples(index=False):
+            cells = []
+            for value in record:
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    missing = value != value  # NaN: a row without that figure (e.g. no tuning score)
+                    shown = "–" if missing else f"{value:,.2f}" if isinstance(value, float) else str(value)
+                    cells.append(_cell(shown, None if missing else float(value)))
+                else:
+                    cells.append(_cell(text(value), str(value)))
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append(f"<h2>{text(name)}</h2>" + _table(f"reproduction-{slug(name)}", headers, rows))
+    return page("Reproductions", "\n".join(parts))
 
 
 def _comparison_cells(row: dict[str, Any]) -> list[str]:
