@@ -112,7 +112,8 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
                 for run in range(plan.hpo_runs):
                     session.run_studies([variant], optimizer, run, "auto", results)
         for name, protocol in protocols.items():
-            protocol_ids[f"{protocol.name}@{protocol.scale}"] = "published incumbents (1e6-step tuning)"
+            # Beside the tools' full-space studies (the same protocol): the paper's own incumbents.
+            protocol_ids.setdefault(f"{protocol.name}@{protocol.scale}", "full space")
             for incumbent, entry in published_incumbents(name, plan.published_variants, plan.published_runs).items():
                 _evaluate_published(session, protocol, incumbent, entry, results)
     table = rl_paper_table(results, protocol_ids)
