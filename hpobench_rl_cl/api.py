@@ -178,7 +178,11 @@ def run_study(
     from . import optimizers  # noqa: F401  (registers built-in tools)
 
     protocols = load_any(protocol, scale) if isinstance(protocol, str) else [protocol]
-    optimizers.OPTIMIZERS.get(optimizer)  # fail on an unknown tool before anything starts
+    tool = optimizers.OPTIMIZERS.get(optimizer)  # fail on an unknown tool before anything starts
+    if tool.multi_fidelity and protocols[0].min_fidelity >= 1:
+        raise UserError(f"{optimizer} is a multi-fidelity tool, but {protocols[0].protocol_id} has a single fidelity "
+                        f"level ({protocols[0].full_fidelity} {protocols[0].budget_unit.replace('_', ' ')}): use a "
+                        "larger scale or a full-fidelity tool")
     with _Session(store, workers, scheduler, scheduler_file, progress, expected_trials(protocols),
                   study_name or protocols[0].name) as session:
         return session.run_studies(protocols, optimizer, hpo_seed, device, results, study_name)

@@ -222,3 +222,16 @@ def test_imagefolder_loader_and_disjointness_by_class_folder(tmp_path):
     )
     with pytest.raises(ProtocolError, match=r"overlap on class\(es\) \['n04'\]"):
         load_cl_suite(protocol, "paper")
+
+
+def test_multi_fidelity_tools_train_fewer_epochs_and_refuse_a_single_level(workdir, capsys):
+    comparison = api.run_study(TINY_CL, scale="smoke", optimizer="dehb", workers=1, store=workdir["store"],
+                               results=workdir["results"], progress=False)
+    frame = pd.read_csv(workdir["results"] / "cl" / "tiny-cl-naive-smoke-dehb-s0.csv")
+    tuning = frame[frame["phase"] == "tuning"]
+    assert set(tuning["budget_steps"]) == {1, 2}, "DEHB asks for 1 of the 2 epochs, and for full runs"
+    assert (frame.loc[frame["phase"] == "evaluation", "budget_steps"] == 2).all()
+    assert comparison["studies"][0]["budget"]["unit"] == "epochs"
+    argv = ["run", "glyphs-halves", "--scale", "smoke", "--optimizer", "dehb", "--store", str(workdir["store"])]
+    assert cli.main(argv) == 2
+    assert "single fidelity level (1 epochs)" in capsys.readouterr().err

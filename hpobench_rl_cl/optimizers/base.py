@@ -49,6 +49,9 @@ class Budget:
 class Optimizer(ABC):
     """Base class of HPO tools. Subclasses register with ``@OPTIMIZERS.register("name")``."""
 
+    #: True for tools that ask for fidelities below 1 (they need a protocol with several levels).
+    multi_fidelity: bool = False
+
     def __init__(self, space: ConfigurationSpace, *, seed: int, budget: Budget) -> None:
         self.space = space
         self.seed = seed

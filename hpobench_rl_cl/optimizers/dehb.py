@@ -18,6 +18,8 @@ MUTATION_FACTOR = 0.2
 
 @OPTIMIZERS.register("dehb")
 class DEHBOptimizer(Optimizer):
+    multi_fidelity = True
+
     def __init__(self, space: ConfigurationSpace, *, seed: int, budget: Budget) -> None:
         super().__init__(space, seed=seed, budget=budget)
         from dehb import DEHB

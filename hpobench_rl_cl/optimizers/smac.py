@@ -24,8 +24,8 @@ def ask_tell_target(config: Any, seed: int = 0, budget: float = 1.0) -> float:
 
 
 class SMACBase(Optimizer):
-    #: True: SMAC's budget is the fidelity (fraction of a full run), from the runner's minimum to 1.
-    multi_fidelity = False
+    """SMAC's ask/tell; with ``multi_fidelity`` SMAC's budget is the fidelity (fraction of a full
+    run), from the runner's minimum to 1."""
 
     def __init__(self, space: ConfigurationSpace, *, seed: int, budget: Budget) -> None:
         super().__init__(space, seed=seed, budget=budget)
