@@ -82,8 +82,6 @@ def _evaluate_published(session: Any, protocol: Any, name: str, entry: dict[str,
     # Each incumbent trains with the policy its file names (the paper's random-search DQN-MiniGrid
     # incumbents name MlpPolicy: SB3 then flattens the image observation).
     config = {**protocol.base_config, **entry["model_kwargs"], "policy": entry["policy"]}
-    accepted = protocol.accepted_hyperparameters()
-    config = {k: v for k, v in config.items() if k in accepted}
     study_id = f"{protocol.name}-{protocol.scale}-paper-{name}"
     study = session.study(protocol, study_id, f"how-to-autorl {entry['tool']}", entry["hpo_run"], "auto")
     study.test({PUBLISHED_ROLE: config}, protocol.seeds.test)

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
+from scipy.stats import kendalltau
+
+from .stats import ranks
 
 METRICS = ("final_accuracy", "average_incremental_accuracy", "forgetting", "backward_transfer")
 
@@ -71,16 +73,11 @@ def all_metrics(matrix: Sequence[Sequence[float]], weights: Sequence[float] | No
     }
 
 
-def ranks(scores: Sequence[float]) -> np.ndarray:
-    """Rank 1 = best (highest score); ties share their mean rank."""
-    return stats.rankdata(-np.asarray(scores, dtype=float))
-
-
 def kendall_tau(first: Sequence[float], second: Sequence[float]) -> float:
     """Kendall's tau-b between two scorings of the same methods (1: same order, -1: reversed)."""
     if len(first) < 2:
         return float("nan")
-    return float(stats.kendalltau(first, second).statistic)
+    return float(kendalltau(first, second).statistic)
 
 
 def compare_strategies(summaries: dict[str, dict]) -> dict:

@@ -9,6 +9,7 @@ from typing import Mapping
 
 import numpy as np
 from rliable import library, metrics
+from scipy.stats import rankdata
 
 
 def iqm(scores: np.ndarray) -> float:
@@ -61,3 +62,8 @@ def bootstrap_ci(values_a: np.ndarray, values_b: np.ndarray, statistic, *, reps:
     draws = [statistic(rng.choice(a, a.size), rng.choice(b, b.size)) for _ in range(reps)]
     tail = (1 - level) / 2 * 100
     return float(statistic(a, b)), float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))
+
+
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """Rank 1 = best (highest score); ties share their mean rank."""
+    return rankdata(-np.asarray(scores, dtype=float))

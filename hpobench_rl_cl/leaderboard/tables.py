@@ -180,8 +180,7 @@ def protocol_views(results: Results) -> list[ProtocolView]:
         if not rows:
             continue
         order = np.argsort([-r.iqm[0] for r in rows], kind="stable")
-        ranks = pd.Series([-r.iqm[0] for r in rows]).rank(method="average").to_numpy()
-        for row, rank in zip(rows, ranks):
+        for row, rank in zip(rows, stats.ranks([r.iqm[0] for r in rows])):
             row.rank = float(rank)
         views.append(ProtocolView(
             family, protocol_id, env, [rows[i] for i in order], studies,

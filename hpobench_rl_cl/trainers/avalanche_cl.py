@@ -5,14 +5,14 @@ every experience's test data, which fills the accuracy matrix ``R[i, j]`` (store
 notes with the metrics derived from it); the trial's score is the protocol's metric, in percent.
 The learning curve is the accuracy on the seen classes after each experience.
 
-Seeds: the trial seed seeds Python, NumPy and torch (weights, mini-batch order, replay sampling).
+Seeds: the trial seed seeds Python, NumPy and torch through Avalanche's RNG manager (weights,
+mini-batch order, replay sampling).
 The class order is the protocol's (``class_order_seed``, 1993 as in the CL paper), the same for
 every trial, so seeds vary the learner and not the scenario.
 """
 
 from __future__ import annotations
 
-import random
 import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -88,14 +88,6 @@ def scenario_for(spec: CLTrainSpec) -> tuple[Any, bool]:
     ), on_gpu
 
 
-def _seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def _experience_accuracies(metrics: dict[str, Any], n_experiences: int) -> list[float]:
     prefix = "Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp"
     return [float(metrics[f"{prefix}{j:03d}"]) for j in range(n_experiences)]
@@ -110,6 +102,7 @@ def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
 
     def body(curve: list[tuple[int, float]], notes: dict[str, Any]) -> float:
         from avalanche.evaluation.metrics import accuracy_metrics
+        from avalanche.training.determinism.rng_manager import RNGManager
         from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
 
         from .cl_models import CL_MODELS
@@ -118,7 +111,7 @@ def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
         config = trial.config
         scenario, data_on_gpu = scenario_for(spec)
         # After the scenario: Avalanche seeds torch's global generator with the class-order seed.
-        _seed_everything(trial.seed)
+        RNGManager.set_random_seeds(trial.seed)
         model = CL_MODELS.get(spec.model)(spec.data.info())
         optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config.get("momentum", 0.0),
                                     weight_decay=config.get("weight_decay", 0.0))
