@@ -21,8 +21,8 @@ import warnings
 
 import torch
 
-from hpobench_rl_cl.trainers.cl_data import DatasetInfo
-from hpobench_rl_cl.trainers.cl_models import CL_MODELS
+from hpobench_rl_cl.trainers.cl.data import DatasetInfo
+from hpobench_rl_cl.trainers.cl.models import CL_MODELS
 
 CLASSES = 100
 
@@ -74,8 +74,8 @@ def avalanche_trial(args: argparse.Namespace, device: str) -> tuple[float, float
     from avalanche.training import Naive
     from avalanche.training.plugins import EvaluationPlugin
 
-    from hpobench_rl_cl.trainers.avalanche_cl import _ClassificationData
-    from hpobench_rl_cl.trainers.cl_data import LabelledImages
+    from hpobench_rl_cl.trainers.cl.avalanche import _ClassificationData
+    from hpobench_rl_cl.trainers.cl.data import LabelledImages
 
     x, y = _data(args, "cpu")
     data = _ClassificationData(LabelledImages(x, y.tolist()))

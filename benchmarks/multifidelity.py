@@ -4,7 +4,7 @@ whose mean tuning score reaches the hand-tuned baseline's tuning score, vs rando
     python benchmarks/multifidelity.py [--protocols ppo-cartpole dqn-cartpole] [--scale quick]
 
 Studies go to benchmarks/runs (rerunning resumes them). The hand-tuned tuning score is its mean
-over the tuning seeds at full fidelity (``evaluate --config hand-tuned``).
+over the tuning seeds at full fidelity (``train --config hand-tuned``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def steps_to_reach(trials: list[dict], target: float) -> tuple[int | None, int]:
     spent, reached = 0, None
     for index in sorted(by_evaluation):
         group = by_evaluation[index]
-        spent += sum(t["budget_steps"] for t in group)
+        spent += sum(t["budget"] for t in group)
         if reached is None and sum(t["score"] for t in group) / len(group) >= target:
             reached = spent
     return reached, spent
@@ -39,8 +39,8 @@ def main() -> None:
     parser.add_argument("--scale", default="quick")
     args = parser.parse_args()
     for protocol in args.protocols:
-        target = api.evaluate(protocol, "hand-tuned", scale=args.scale, store=STORE, results=RESULTS,
-                              progress=False)["mean"]
+        target = api.train_config(protocol, "hand-tuned", scale=args.scale, store=STORE, results=RESULTS,
+                                  progress=False)["mean"]
         print(f"{protocol}@{args.scale}: hand-tuned tuning score {target:.1f}")
         reference = None
         for tool in TOOLS:

@@ -15,10 +15,10 @@ import time
 import numpy as np
 
 from hpobench_rl_cl.optimizers import OPTIMIZERS, Budget
-from hpobench_rl_cl.protocol.spec import load_protocol
+from hpobench_rl_cl.protocol.rl import load_protocol
 from hpobench_rl_cl.runner.study import run_config_for
 from hpobench_rl_cl.trainers import Trial
-from hpobench_rl_cl.trainers.sb3 import train_trial
+from hpobench_rl_cl.trainers.rl.sb3 import train_trial
 
 TOOLS = ("random", "smac", "smac-mf", "dehb", "tpe")
 

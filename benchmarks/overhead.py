@@ -23,10 +23,10 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from hpobench_rl_cl import api
-from hpobench_rl_cl.protocol.spec import load_protocol
-from hpobench_rl_cl.trainers.algorithms import ALGORITHMS
-from hpobench_rl_cl.trainers.run_config import build_run_config
-from hpobench_rl_cl.trainers.sb3 import EVAL_SEED_OFFSET, checkpoints
+from hpobench_rl_cl.protocol.rl import load_protocol
+from hpobench_rl_cl.trainers.rl.algorithms import ALGORITHMS
+from hpobench_rl_cl.trainers.rl.run_config import build_run_config
+from hpobench_rl_cl.trainers.rl.sb3 import EVAL_SEED_OFFSET, checkpoints
 
 
 def run_suite(protocol: str, scale: str) -> tuple[float, list[dict]]:
@@ -45,7 +45,7 @@ def run_bare(protocol_name: str, scale: str, trials: list[dict]) -> float:
     torch.set_num_threads(1)
     start = time.perf_counter()
     for trial in trials:
-        config, seed, steps = json.loads(trial["config_json"]), trial["seed"], trial["budget_steps"]
+        config, seed, steps = json.loads(trial["config_json"]), trial["seed"], trial["budget"]
         run = build_run_config(config, default_policy=protocol.policy, total_timesteps=steps)
         if run.normalize is not None or run.wrapper_class or run.frame_stack or run.action_noise:
             raise SystemExit("overhead.py replays plain environments; pick a protocol without env wrappers")

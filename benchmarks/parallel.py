@@ -1,4 +1,5 @@
-"""Parallel efficiency: the same fixed set of trials on 1 and on 2 Dask workers, side by side.
+"""Parallel efficiency: the same fixed set of trials on 1 worker (in process) and on 2 Dask workers,
+side by side.
 
     python benchmarks/parallel.py [--protocol ppo-cartpole] [--trials 8] [--steps 4000]
 
@@ -12,18 +13,22 @@ from __future__ import annotations
 import argparse
 import time
 
-from hpobench_rl_cl.protocol.spec import load_protocol
-from hpobench_rl_cl.runner.execution import dask_client
-from hpobench_rl_cl.trainers import BACKENDS, Trial
-from hpobench_rl_cl.trainers.hand_tuned import hand_tuned_config
+from hpobench_rl_cl.protocol import load_protocol
+from hpobench_rl_cl.runner.execution import executor
+from hpobench_rl_cl.trainers.base import BACKENDS, Trial
+from hpobench_rl_cl.trainers.rl.hand_tuned import hand_tuned_config
 
 
 def timed_batch(workers: int, spec, trials) -> tuple[float, float]:
+    backend = BACKENDS.get("sb3")()
     start = time.perf_counter()
-    with dask_client(workers) as client:
-        client.wait_for_workers(workers)
+    with executor(workers) as runs:
+        if workers > 1:
+            runs.client.wait_for_workers(workers)
         ready = time.perf_counter()
-        client.gather(BACKENDS.get("sb3")().submit(client, spec, trials))
+        calls = [runs.submit(backend.train_batch, spec, [trial], resources={}) for trial in trials]
+        for _ in calls:
+            runs.next_done().result()
         done = time.perf_counter()
     return ready - start, done - ready
 

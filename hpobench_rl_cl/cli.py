@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from .errors import UserError
 
@@ -41,13 +41,14 @@ def print_summary(summary: dict[str, Any]) -> None:
     if summary.get("comparison_id"):
         print_comparison(summary)
         return
-    test, budget = summary["test"], summary["budget"]
-    held_out = summary.get("held_out_phase", "test")
+    held_out_scores, budget = summary["held_out"], summary["budget"]
+    held_out = summary["held_out_phase"]
     print(f"\nstudy {summary['study_id']}  (protocol hash {summary['protocol_hash']})")
     print(f"{'on the ' + held_out + ' seeds':<22}{'mean':>9}{'IQM':>10}{'std':>10}   tuning score")
     for role in ("hand-tuned", "incumbent"):
         tuning = f"{summary['incumbent']['tuning_score']:.2f}" if role == "incumbent" else "-"
-        print(f"{role:<22}{_fmt(test[role]['mean'])} {_fmt(test[role]['iqm'])} {_fmt(test[role]['std'])}   {tuning}")
+        scores = held_out_scores[role]
+        print(f"{role:<22}{_fmt(scores['mean'])} {_fmt(scores['iqm'])} {_fmt(scores['std'])}   {tuning}")
     print(f"budget used: {budget['used_full_runs']:g} of {budget['given_full_runs']:g} full-run equivalents, "
           f"{budget['configurations']} configurations, {budget['tuning_units']:,} tuning {budget['unit'].replace('_', ' ')}, "
           f"{budget['crashed_trials']} crashed trials")
@@ -77,11 +78,18 @@ def _add_execution(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments are one line naming the problem (and exit 2), like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hpobench-rl-cl", description=__doc__)
+    parser = OneLineParser(prog="hpobench-rl-cl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="tune a protocol, then test incumbent and hand-tuned on the test seeds")
+    run = commands.add_parser("run", help="tune a protocol, then train incumbent and hand-tuned on the held-out seeds")
     run.add_argument("protocol", nargs="?", default="ppo-cartpole", help="protocol name or YAML path")
     run.add_argument("--optimizer", default="random", help="HPO tool (default: random)")
     run.add_argument("--hpo-seed", type=int, default=0)
@@ -97,14 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--store", default="runs")
     show.add_argument("--json", action="store_true", help="print the whole record as JSON")
 
-    evaluate = commands.add_parser("evaluate", help="a configuration (file or hand-tuned) on a protocol's seeds")
-    evaluate.add_argument("protocol")
-    evaluate.add_argument("--config", required=True, help="YAML/JSON file of hyperparameters, or 'hand-tuned'")
-    evaluate.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: the tuning seeds)")
-    evaluate.add_argument("--strategy", help="CL protocols: the strategy whose configuration this is")
-    evaluate.add_argument("--audit", action="store_true",
-                          help="allow your own configuration on test seeds, recorded as an audit run")
-    _add_execution(evaluate)
+    train = commands.add_parser("train", help="a configuration (file or hand-tuned) on a protocol's seeds: a user run")
+    train.add_argument("protocol")
+    train.add_argument("--config", required=True, help="YAML/JSON file of hyperparameters, or 'hand-tuned'")
+    train.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: the tuning seeds)")
+    train.add_argument("--strategy", help="CL protocols: the strategy whose configuration this is")
+    train.add_argument("--audit", action="store_true",
+                       help="allow your own configuration on held-out seeds, recorded as an audit run")
+    _add_execution(train)
 
     audit = commands.add_parser("audit", help="seed-overfitting audit of a study or a table of scores")
     audit.add_argument("input", help="study id, or CSV/Parquet with config_id, seed, score [, phase, budget, method]")
@@ -189,40 +197,43 @@ def _show(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(record, indent=2, default=str))
         return
-    print(f"{'phase':<9}{'role':<11}{'seed':>5}{'steps':>9}{'score':>10}  status   config")
+    print(f"{'phase':<11}{'role':<11}{'seed':>5}{'budget':>9}{'score':>10}  status   config")
     for t in record["trials"]:
         audit = " (audit)" if t["audit"] else ""
-        print(f"{t['phase']:<9}{t['role']:<11}{t['seed']:>5}{t['budget_steps']:>9}{t['score']:>10.2f}  "
+        print(f"{t['phase']:<11}{t['role']:<11}{t['seed']:>5}{t['budget']:>9}{t['score']:>10.2f}  "
               f"{t['status']:<8} {t['config_hash']}{audit}")
     if record["summary"]:
         print(f"incumbent: {json.dumps(record['summary']['incumbent']['config'], sort_keys=True)}")
         print_summary(record["summary"])
     elif record["study"]["optimizer"] == "none":
-        print("(evaluate runs: configurations trained on given seeds, no tuning)")
+        print("(user runs: configurations trained with `hpobench-rl-cl train`, no tuning)")
     else:
         print("(study not finished: rerun its command to resume it)")
 
 
-def _evaluate(args: argparse.Namespace) -> None:
+def _train(args: argparse.Namespace) -> None:
     from . import api
 
     config = "hand-tuned" if args.config == "hand-tuned" else _config_file(args.config)
-    outcome = api.evaluate(
+    outcome = api.train_config(
         args.protocol, config, scale=args.scale, seeds=args.seeds, audit=args.audit, workers=args.workers,
         store=args.store, results=args.results, device=args.device, progress=not args.no_progress,
         strategy=args.strategy,
     )
-    label = " AUDIT RUN (not a test result)" if outcome["audit"] else ""
+    label = " AUDIT RUN (not a held-out result)" if outcome["audit"] else ""
     print(f"{outcome['role']} on {outcome['phase']} seeds{label}: mean {outcome['mean']:.2f}, "
           f"IQM {outcome['iqm']:.2f}, std {outcome['std']:.2f}; per seed {outcome['scores']}")
 
 
-_COMMANDS = {"run": _run, "list": _list, "show": _show, "evaluate": _evaluate, "audit": _audit,
+_COMMANDS = {"run": _run, "list": _list, "show": _show, "train": _train, "audit": _audit,
              "leaderboard": _leaderboard, "reproduce": _reproduce}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a bad argument already printed as one line
+        return int(done.code or 0)
     try:
         _COMMANDS[args.command](args)
     except UserError as error:

@@ -39,9 +39,17 @@ def git_commit() -> str:
         return "unknown"
 
 
-def collect() -> dict[str, Any]:
-    import torch
+def gpu_name() -> str | None:
+    """The first NVIDIA GPU's name, asked of ``nvidia-smi`` (no CUDA library is loaded for it)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.splitlines()[0].strip() if out.returncode == 0 and out.stdout.strip() else None
 
+
+def collect() -> dict[str, Any]:
     return {
         "suite_commit": git_commit(),
         "packages": package_versions(),
@@ -49,5 +57,5 @@ def collect() -> dict[str, Any]:
         "host": platform.node(),
         "platform": platform.platform(),
         "cpu": platform.processor() or platform.machine(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "gpu": gpu_name(),
     }

@@ -14,11 +14,11 @@ import yaml
 from hpobench_rl_cl import api, cli
 from hpobench_rl_cl.analysis import cl_metrics
 from hpobench_rl_cl.errors import ProtocolError
-from hpobench_rl_cl.protocol.cl_spec import load_cl_suite
-from hpobench_rl_cl.trainers.avalanche_cl import train_cl_trial
+from hpobench_rl_cl.protocol.cl import load_cl_suite
+from hpobench_rl_cl.trainers.cl.avalanche import train_cl_trial
 from hpobench_rl_cl.trainers.base import Trial
-from hpobench_rl_cl.trainers.cl_data import DataSpec, _render_glyph
-from hpobench_rl_cl.trainers.cl_strategies import OWN_HYPERPARAMETERS
+from hpobench_rl_cl.trainers.cl.data import DataSpec, _render_glyph
+from hpobench_rl_cl.trainers.cl.strategies import OWN_HYPERPARAMETERS
 
 from conftest import FIXTURES
 
@@ -49,7 +49,7 @@ def test_metrics_against_a_hand_computed_matrix():
 def test_strategy_comparison_ranks_and_kendall_tau():
     def summary(tuning: float, evaluation: float, hand: float) -> dict:
         return {"incumbent": {"tuning_score": tuning},
-                "test": {"incumbent": {"mean": evaluation}, "hand-tuned": {"mean": hand}}}
+                "held_out": {"incumbent": {"mean": evaluation}, "hand-tuned": {"mean": hand}}}
 
     comparison = cl_metrics.compare_strategies({
         "a": summary(90, 40, 30), "b": summary(80, 60, 50), "c": summary(70, 50, 40),
@@ -81,7 +81,7 @@ def _write_protocol(tmp_path: Path, **changes) -> str:
     ({"hand_tuned": {"source": "x", "config": {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0001,
                                                 "batch_size": 32, "lr_schedule": "constant", "dropout": 0.1}}},
      r"unknown hyperparameter\(s\) \['dropout'\]"),
-    ({"evaluation_seeds": [1, 9]}, "tuning and test seeds overlap on"),
+    ({"evaluation_seeds": [1, 9]}, "tuning and evaluation seeds overlap on"),
     ({"tuning_data": {"source": "digits", "classes": "0-12"}}, "outside the 10 classes"),
 ])
 def test_protocol_refusals(tmp_path, changes, message):
@@ -92,7 +92,7 @@ def test_protocol_refusals(tmp_path, changes, message):
 def test_tuning_phase_is_never_given_the_evaluation_data():
     protocol = load_cl_suite(TINY_CL, "smoke").strategies["replay"]
     specs = protocol.train_specs("cpu")
-    assert specs["tuning"].data == specs["evaluate"].data == protocol.tuning_data
+    assert specs["tuning"].data == specs["user"].data == protocol.tuning_data
     assert specs["evaluation"].data == protocol.evaluation_data
     assert set(specs["tuning"].data.classes).isdisjoint(protocol.evaluation_data.classes)
 
@@ -105,9 +105,10 @@ def _digits_spec(strategy: str, memory: int = 40):
     return replace(spec, strategy=strategy, memory_size=memory)
 
 
-HAND_TUNED_OWN = yaml.safe_load((Path(__file__).parents[1] / "protocols/search_spaces/cl_strategies.yaml").read_text())
+HAND_TUNED_OWN = yaml.safe_load((Path(__file__).parents[1] / "hpobench_rl_cl/protocol/data/search_spaces/cl_strategies.yaml").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(OWN_HYPERPARAMETERS))
 def test_every_builtin_strategy_trains_for_real(strategy):
     shared = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5, "batch_size": 32, "lr_schedule": "cosine"}
@@ -120,6 +121,7 @@ def test_every_builtin_strategy_trains_for_real(strategy):
     assert [step for step, _ in result.curve] == [1, 2]
 
 
+@pytest.mark.slow
 def test_forgetting_is_real_and_replay_reduces_it():
     config = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5, "batch_size": 32, "lr_schedule": "constant"}
     naive = train_cl_trial(_digits_spec("naive"), Trial(config, 0, 3))
@@ -136,6 +138,7 @@ def test_forgetting_is_real_and_replay_reduces_it():
     assert other.notes["class_order"] == naive.notes["class_order"], "the scenario is the protocol's, not the seed's"
 
 
+@pytest.mark.slow
 def test_two_phase_study_end_to_end(workdir, capsys):
     argv = ["run", TINY_CL, "--scale", "smoke", "--workers", "1", "--store", str(workdir["store"]),
             "--results", str(workdir["results"]), "--no-progress"]
@@ -154,10 +157,10 @@ def test_two_phase_study_end_to_end(workdir, capsys):
     # Evaluation seeds are sealed: a user's configuration there is refused (one line, exit 2) ...
     config = workdir["store"].parent / "mine.yaml"
     config.write_text("{lr: 0.01, momentum: 0.0, weight_decay: 0.0001, batch_size: 16, lr_schedule: constant}\n")
-    evaluate = ["evaluate", TINY_CL, "--strategy", "replay", "--config", str(config), "--seeds", "7",
+    train = ["train", TINY_CL, "--strategy", "replay", "--config", str(config), "--seeds", "7",
                 "--scale", "smoke", "--workers", "1", "--store", str(workdir["store"]), "--results",
                 str(workdir["results"]), "--no-progress"]
-    assert cli.main(evaluate) == 2
+    assert cli.main(train) == 2
     assert "sealed" in capsys.readouterr().err
     # ... and rerunning the study resumes it from the store: nothing is trained again.
     rerun = api.run_study(TINY_CL, scale="smoke", workers=1, store=workdir["store"], results=workdir["results"],
@@ -165,6 +168,7 @@ def test_two_phase_study_end_to_end(workdir, capsys):
     assert rerun["strategies"] == comparison["strategies"]
 
 
+@pytest.mark.slow
 def test_glyph_rendering_is_deterministic_and_the_dataset_has_its_shape():
     from PIL import ImageFont
     import matplotlib
@@ -179,6 +183,7 @@ def test_glyph_rendering_is_deterministic_and_the_dataset_has_its_shape():
     assert sorted(set(train.targets)) == [0, 1]
 
 
+@pytest.mark.slow
 def test_cifar100_loader_reads_torchvision_on_disk_format(tmp_path):
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
@@ -208,6 +213,7 @@ def _image_tree(root: Path, classes: list[str]) -> None:
                 Image.new("RGB", (40, 30), (index * 40, k * 100, 50)).save(root / split / name / f"{k}.png")
 
 
+@pytest.mark.slow
 def test_imagefolder_loader_and_disjointness_by_class_folder(tmp_path):
     _image_tree(tmp_path / "a", ["n01", "n02", "n03", "n04"])
     train, test = DataSpec("imagefolder", (2, 3), {"root": str(tmp_path / "a"), "image_size": 16}).load()
@@ -224,13 +230,14 @@ def test_imagefolder_loader_and_disjointness_by_class_folder(tmp_path):
         load_cl_suite(protocol, "paper")
 
 
+@pytest.mark.slow
 def test_multi_fidelity_tools_train_fewer_epochs_and_refuse_a_single_level(workdir, capsys):
     comparison = api.run_study(TINY_CL, scale="smoke", optimizer="dehb", workers=1, store=workdir["store"],
                                results=workdir["results"], progress=False)
     frame = pd.read_csv(workdir["results"] / "cl" / "tiny-cl-naive-smoke-dehb-s0.csv")
     tuning = frame[frame["phase"] == "tuning"]
-    assert set(tuning["budget_steps"]) == {1, 2}, "DEHB asks for 1 of the 2 epochs, and for full runs"
-    assert (frame.loc[frame["phase"] == "evaluation", "budget_steps"] == 2).all()
+    assert set(tuning["budget"]) == {1, 2}, "DEHB asks for 1 of the 2 epochs, and for full runs"
+    assert (frame.loc[frame["phase"] == "evaluation", "budget"] == 2).all()
     assert comparison["studies"][0]["budget"]["unit"] == "epochs"
     argv = ["run", "glyphs-halves", "--scale", "smoke", "--optimizer", "dehb", "--store", str(workdir["store"])]
     assert cli.main(argv) == 2

@@ -8,6 +8,8 @@ from distributed import LocalCluster
 
 from hpobench_rl_cl import api
 
+pytestmark = pytest.mark.slow
+
 
 def test_study_runs_on_a_cluster_passed_in_by_address(tiny_protocol, tmp_path):
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
@@ -15,7 +17,7 @@ def test_study_runs_on_a_cluster_passed_in_by_address(tiny_protocol, tmp_path):
                                store=tmp_path / "a", results=tmp_path / "ra", progress=False)
     local = api.run_study(tiny_protocol, scale="smoke", workers=1, store=tmp_path / "b", results=tmp_path / "rb",
                           progress=False)
-    assert remote["incumbent"] == local["incumbent"] and remote["test"] == local["test"]
+    assert remote["incumbent"] == local["incumbent"] and remote["held_out"] == local["held_out"]
 
 
 DYING_ALGORITHM = """
@@ -49,8 +51,8 @@ def test_worker_death_is_retried_once_then_stored_as_crashed(deaths, status, tin
     protocol.write_text(Path(tiny_protocol).read_text()
                         .replace("algorithm: PPO", "algorithm: dying_algorithm:DiesOnWorkers")
                         .replace("{source: rl-zoo3, key: CartPole-v1}", "{source: SB3 defaults, config: {}}"))
-    outcome = api.evaluate(str(protocol), {"learning_rate": 1e-3, "n_epochs": 1}, scale="smoke", seeds=[0],
-                           workers=2, store=tmp_path / "runs", results=tmp_path / "results", progress=False)
+    outcome = api.train_config(str(protocol), {"learning_rate": 1e-3, "n_epochs": 1}, scale="smoke", seeds=[0],
+                               workers=2, store=tmp_path / "runs", results=tmp_path / "results", progress=False)
     trials = api.show_study(outcome["study_id"], tmp_path / "runs")["trials"]
     assert [t["status"] for t in trials] == [status]
     assert int((tmp_path / "deaths").read_text()) == deaths

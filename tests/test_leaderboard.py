@@ -14,10 +14,12 @@ import pytest
 
 from hpobench_rl_cl import api, cli
 from hpobench_rl_cl.leaderboard import build
-from hpobench_rl_cl.leaderboard.collect import collect
-from hpobench_rl_cl.leaderboard.tables import protocol_views
+from hpobench_rl_cl.analysis.results import collect
+from hpobench_rl_cl.analysis.tables import protocol_views
 
 from conftest import FIXTURES, TINY
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
 TINY_CL = str(FIXTURES / "tiny-cl.yaml")
@@ -110,6 +112,7 @@ def _browser() -> str:
     return executable
 
 
+@pytest.mark.browser
 def test_site_in_a_real_headless_browser(real_results, tmp_path):
     from playwright.sync_api import sync_playwright
 

@@ -4,7 +4,7 @@ import pytest
 
 from hpobench_rl_cl import api
 from hpobench_rl_cl.optimizers import OPTIMIZERS, Budget
-from hpobench_rl_cl.protocol.spec import load_protocol
+from hpobench_rl_cl.protocol.rl import load_protocol
 
 TOOLS = ["random", "smac", "smac-mf", "dehb", "tpe"]
 
@@ -37,6 +37,7 @@ def test_tool_asks_legal_configurations_and_is_deterministic(tool, tiny_protocol
     assert first == proposals()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool", TOOLS)
 def test_tool_runs_a_study_within_budget_and_tests_a_full_fidelity_incumbent(tool, tiny_protocol, tmp_path):
     protocol = load_protocol(tiny_protocol, "quick")
@@ -51,4 +52,4 @@ def test_tool_runs_a_study_within_budget_and_tests_a_full_fidelity_incumbent(too
     incumbent = summary["incumbent"]["config_hash"]
     incumbent_tuning = [t for t in tuning if t["config_hash"] == incumbent and t["fidelity"] == 1.0]
     assert {t["seed"] for t in incumbent_tuning} == set(protocol.tuning_seeds), "incumbent scored at full fidelity"
-    assert {t["seed"] for t in trials if t["phase"] == "test"} == set(protocol.seeds.test)
+    assert {t["seed"] for t in trials if t["phase"] == "test"} == set(protocol.seeds.held_out)

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from hpobench_rl_cl.errors import ProtocolError
-from hpobench_rl_cl.protocol.spec import SCALES, list_protocol_names, load_protocol
-from hpobench_rl_cl.trainers.hand_tuned import hand_tuned_config, zoo_entry
-from hpobench_rl_cl.trainers.run_config import build_run_config
+from hpobench_rl_cl.protocol import SCALES, list_protocol_names, load_protocol
+from hpobench_rl_cl.trainers.rl.hand_tuned import hand_tuned_config, zoo_entry
+from hpobench_rl_cl.trainers.rl.run_config import build_run_config
 
 SHIPPED = ["ppo-cartpole", "dqn-cartpole", "ppo-acrobot", "dqn-acrobot", "sac-pendulum", "td3-pendulum",
            "dqn-minigrid", "ppo-lunarlander", "sac-halfcheetah"]
@@ -21,7 +21,7 @@ def test_every_required_protocol_ships():
 
 @pytest.mark.parametrize("name", SHIPPED_CL)
 def test_shipped_cl_protocol_loads_at_every_scale(name):
-    from hpobench_rl_cl.protocol.cl_spec import load_cl_suite
+    from hpobench_rl_cl.protocol.cl import load_cl_suite
 
     hashes = set()
     for scale in SCALES:
@@ -39,7 +39,7 @@ def test_shipped_protocol_loads_at_every_scale_with_a_parsable_hand_tuned_config
     for scale in SCALES:
         protocol = load_protocol(name, scale)
         hashes.add(protocol.hash)
-        assert not set(protocol.tuning_seeds) & set(protocol.seeds.test)
+        assert not set(protocol.tuning_seeds) & set(protocol.seeds.held_out)
     assert len(hashes) == 3, "each scale is a different experiment and must hash differently"
     paper = load_protocol(name, "paper")
     config, source = hand_tuned_config(paper.algorithm, paper.env_id, paper.hand_tuned)
@@ -57,7 +57,7 @@ def test_paper_scale_is_the_papers_setting():
     protocol = load_protocol("ppo-acrobot", "paper")
     assert protocol.total_timesteps == 1_000_000
     assert protocol.tuning_seeds == (0, 1, 2, 3, 4)
-    assert protocol.seeds.test == tuple(range(5, 15))
+    assert protocol.seeds.held_out == tuple(range(5, 15))
     assert protocol.budget_full_runs == 10
 
 
@@ -139,6 +139,7 @@ def test_unknown_protocol_and_scale():
         load_protocol("ppo-cartpole", "huge")
 
 
+@pytest.mark.slow
 def test_hand_tuned_ppo_cartpole_reproduces_rl_zoo3_on_its_own_setting():
     from hpobench_rl_cl import api
 
@@ -147,13 +148,14 @@ def test_hand_tuned_ppo_cartpole_reproduces_rl_zoo3_on_its_own_setting():
     assert outcome["reproduced"], outcome
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_protocol_trains_hand_tuned_and_a_sampled_config(name):
     """Classic control, Box2D, MuJoCo and MiniGrid images, each through the real trainer."""
     from hpobench_rl_cl.optimizers.base import config_dict
     from hpobench_rl_cl.runner.study import run_config_for
     from hpobench_rl_cl.trainers.base import Trial
-    from hpobench_rl_cl.trainers.sb3 import checkpoints, train_trial
+    from hpobench_rl_cl.trainers.rl.sb3 import checkpoints, train_trial
 
     protocol = load_protocol(name, "smoke")
     spec = protocol.train_specs("cpu")["tuning"]

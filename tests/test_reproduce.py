@@ -8,8 +8,9 @@ import yaml
 
 from hpobench_rl_cl import cli
 from hpobench_rl_cl.errors import ProtocolError
+from hpobench_rl_cl.trainers.base import BACKENDS
 from hpobench_rl_cl.leaderboard import build
-from hpobench_rl_cl.protocol.spec import load_protocol, protocol_variant
+from hpobench_rl_cl.protocol.rl import load_protocol, protocol_variant
 from hpobench_rl_cl.reproduce import INCUMBENTS_FILE, RL_PAPER_PROTOCOLS, reproduce_cl_paper
 
 from conftest import FIXTURES
@@ -22,7 +23,7 @@ def test_protocol_variants_are_other_benchmarks():
     assert len(small.search_space().keys()) == 3
     five = protocol_variant(protocol, tuning_seeds=5)
     assert five.name == "sac-pendulum+5seeds" and five.tuning_seeds == (0, 1, 2, 3, 4)
-    assert five.seeds.test == protocol.seeds.test
+    assert five.seeds.held_out == protocol.seeds.held_out
     assert len({protocol.hash, small.hash, five.hash}) == 3
     with pytest.raises(ProtocolError, match="tuning_seeds must be 1..5"):
         protocol_variant(protocol, tuning_seeds=6)
@@ -34,7 +35,7 @@ def test_every_published_incumbent_is_a_valid_configuration_of_its_protocol():
     data = yaml.safe_load(INCUMBENTS_FILE.read_text())
     for name, key in RL_PAPER_PROTOCOLS.items():
         protocol = load_protocol(name, "paper")
-        accepted = protocol.accepted_hyperparameters()
+        accepted = BACKENDS.get(protocol.backend)().accepted_hyperparameters(protocol)
         assert len(data[key]) == 50  # rs and dehb x lr, small, full, 3 and 5 seeds x 5 runs
         for entry in data[key].values():
             assert entry["policy"] in ("MlpPolicy", protocol.policy)
@@ -42,6 +43,7 @@ def test_every_published_incumbent_is_a_valid_configuration_of_its_protocol():
             assert set(entry["model_kwargs"]) <= accepted
 
 
+@pytest.mark.slow
 def test_reproduce_rl_paper_at_smoke_scale(tmp_path, capsys):
     argv = ["reproduce", "rl-paper", "--scale", "smoke", "--workers", "1", "--store", str(tmp_path / "runs"),
             "--results", str(tmp_path / "results"), "--no-progress"]
@@ -61,6 +63,7 @@ def test_reproduce_rl_paper_at_smoke_scale(tmp_path, capsys):
     assert "rl-paper-smoke" in page and "how-to-autorl dehb (published incumbents)" in page
 
 
+@pytest.mark.slow
 def test_reproduce_cl_paper_ranks_strategies_and_skips_missing_data(tmp_path):
     table, skipped = reproduce_cl_paper("smoke", suites=[str(FIXTURES / "tiny-cl.yaml"), "cifar100-b0-10"],
                                         workers=1, store=tmp_path / "runs", results=tmp_path / "results",

@@ -9,6 +9,8 @@ import pytest
 
 from hpobench_rl_cl import api
 
+pytestmark = pytest.mark.slow
+
 
 def _stored(db) -> list[tuple]:
     if not db.exists():
@@ -16,7 +18,7 @@ def _stored(db) -> list[tuple]:
     with sqlite3.connect(db, timeout=30) as connection:
         try:
             return connection.execute(
-                "SELECT phase, role, config_hash, seed, budget_steps, finished_at FROM trials ORDER BY trial_id"
+                "SELECT phase, role, config_hash, seed, budget, finished_at FROM trials ORDER BY trial_id"
             ).fetchall()
         except sqlite3.OperationalError:  # tables not created yet
             return []
@@ -48,7 +50,7 @@ def test_sigkilled_run_resumes_without_lost_or_duplicate_trials(tool, tiny_proto
                                   results=tmp_path / "r2", progress=False, workers=1)
     clean = api.show_study(uninterrupted["study_id"], tmp_path / "clean")["trials"]
     assert sorted(row[:5] for row in after) == sorted(
-        (t["phase"], t["role"], t["config_hash"], t["seed"], t["budget_steps"]) for t in clean
+        (t["phase"], t["role"], t["config_hash"], t["seed"], t["budget"]) for t in clean
     ), "with one worker the tool's state is rebuilt exactly: the resumed study is the uninterrupted one"
     resumed = api.show_study(uninterrupted["study_id"], store)["summary"]
-    assert resumed["incumbent"] == uninterrupted["incumbent"] and resumed["test"] == uninterrupted["test"]
+    assert resumed["incumbent"] == uninterrupted["incumbent"] and resumed["held_out"] == uninterrupted["held_out"]

@@ -6,11 +6,13 @@ import pytest
 
 from hpobench_rl_cl import api
 from hpobench_rl_cl.errors import SealError, StoreError
-from hpobench_rl_cl.protocol.spec import load_protocol
+from hpobench_rl_cl.protocol.rl import load_protocol
 from hpobench_rl_cl.store.export import EXPORT_COLUMNS
 from hpobench_rl_cl.store.sqlite_store import ResultStore, TrialKey
 from hpobench_rl_cl.trainers.base import Trial, TrialResult
-from hpobench_rl_cl.trainers.sb3 import train_trial
+from hpobench_rl_cl.trainers.rl.sb3 import train_trial
+
+pytestmark = pytest.mark.slow
 
 
 def _run(tiny_protocol, workdir, **kwargs):
@@ -25,7 +27,7 @@ def test_study_tunes_on_tuning_seeds_only_then_tests_both_roles(tiny_protocol, w
     tuning = [t for t in trials if t["phase"] == "tuning"]
     test = [t for t in trials if t["phase"] == "test"]
     assert {t["seed"] for t in tuning} == set(protocol.tuning_seeds)
-    assert len(tuning) == 3 * 2 and all(t["budget_steps"] == 128 for t in tuning)
+    assert len(tuning) == 3 * 2 and all(t["budget"] == 128 for t in tuning)
     assert sorted((t["role"], t["seed"]) for t in test) == [("hand-tuned", 5), ("hand-tuned", 6),
                                                            ("incumbent", 5), ("incumbent", 6)]
     assert summary["budget"]["used_full_runs"] <= protocol.budget_full_runs
@@ -35,7 +37,7 @@ def test_study_tunes_on_tuning_seeds_only_then_tests_both_roles(tiny_protocol, w
     assert summary["incumbent"]["config_hash"] == by_config.idxmax()
     incumbent_tests = [t for t in test if t["role"] == "incumbent"]
     assert {t["config_hash"] for t in incumbent_tests} == {by_config.idxmax()}
-    assert summary["test"]["incumbent"]["scores"] == [t["score"] for t in sorted(incumbent_tests, key=lambda t: t["seed"])]
+    assert summary["held_out"]["incumbent"]["scores"] == [t["score"] for t in sorted(incumbent_tests, key=lambda t: t["seed"])]
     exported = pd.read_csv(workdir["results"] / "rl" / f"{summary['study_id']}.csv")
     assert list(exported.columns) == list(EXPORT_COLUMNS) and len(exported) == len(trials)
     assert (exported["protocol_hash"] == protocol.hash).all()
@@ -49,24 +51,24 @@ def test_rerun_resumes_without_recomputing(tiny_protocol, workdir):
     second = _run(tiny_protocol, workdir)
     after = api.show_study(first["study_id"], workdir["store"])["trials"]
     assert [t["finished_at"] for t in before] == [t["finished_at"] for t in after]
-    assert first["test"] == second["test"]
+    assert first["held_out"] == second["held_out"]
 
 
 def test_a_trial_is_deterministic(tiny_protocol):
     spec = load_protocol(tiny_protocol, "smoke").train_specs("cpu")["tuning"]
-    trial = Trial({"n_steps": 64, "batch_size": 32, "learning_rate": 3e-3}, seed=3, budget_steps=192)
+    trial = Trial({"n_steps": 64, "batch_size": 32, "learning_rate": 3e-3}, seed=3, budget=192)
     first, second = train_trial(spec, trial), train_trial(spec, trial)
     assert first.status == "ok"
     assert (first.score, first.curve) == (second.score, second.curve)
-    assert train_trial(spec, Trial(trial.config, seed=4, budget_steps=192)).curve != first.curve
+    assert train_trial(spec, Trial(trial.config, seed=4, budget=192)).curve != first.curve
 
 
 def test_user_config_on_test_seeds_is_refused_unless_audit(tiny_protocol, workdir):
     config = {"learning_rate": 1e-3, "n_epochs": 2}
     with pytest.raises(SealError, match="selecting on the test set"):
-        api.evaluate(tiny_protocol, config, scale="smoke", seeds=[5], store=workdir["store"],
+        api.train_config(tiny_protocol, config, scale="smoke", seeds=[5], store=workdir["store"],
                      results=workdir["results"], progress=False, workers=1)
-    audit = api.evaluate(tiny_protocol, config, scale="smoke", seeds=[5], audit=True, store=workdir["store"],
+    audit = api.train_config(tiny_protocol, config, scale="smoke", seeds=[5], audit=True, store=workdir["store"],
                          results=workdir["results"], progress=False, workers=1)
     assert audit["audit"] and audit["phase"] == "test"
     stored = api.show_study(audit["study_id"], workdir["store"])["trials"]
@@ -75,8 +77,8 @@ def test_user_config_on_test_seeds_is_refused_unless_audit(tiny_protocol, workdi
 
 def test_hand_tuned_on_test_seeds_is_allowed_once_per_seed(tiny_protocol, workdir):
     kwargs = dict(scale="smoke", seeds=[5, 6], store=workdir["store"], results=workdir["results"], progress=False, workers=1)
-    first = api.evaluate(tiny_protocol, "hand-tuned", **kwargs)
-    again = api.evaluate(tiny_protocol, "hand-tuned", **kwargs)
+    first = api.train_config(tiny_protocol, "hand-tuned", **kwargs)
+    again = api.train_config(tiny_protocol, "hand-tuned", **kwargs)
     assert first["scores"] == again["scores"]
     assert len(api.show_study(first["study_id"], workdir["store"])["trials"]) == 2
 
@@ -104,7 +106,7 @@ def test_study_made_with_another_protocol_hash_is_refused(tiny_protocol, workdir
 
 def test_crashing_configuration_is_stored_with_worst_score(tiny_protocol, workdir):
     # PPO refuses n_steps * n_envs = 1 inside SB3: the trial is stored as crashed and the call goes on.
-    outcome = api.evaluate(tiny_protocol, {"n_steps": 1}, scale="smoke", store=workdir["store"],
+    outcome = api.train_config(tiny_protocol, {"n_steps": 1}, scale="smoke", store=workdir["store"],
                            results=workdir["results"], progress=False, workers=1)
     trials = api.show_study(outcome["study_id"], workdir["store"])["trials"]
     assert [t["status"] for t in trials] == ["crashed", "crashed"]
@@ -116,14 +118,14 @@ def test_two_workers_on_a_local_dask_cluster_give_the_same_study(tiny_protocol, 
     parallel = api.run_study(tiny_protocol, scale="smoke", store=tmp_path / "other", results=tmp_path / "res",
                              workers=2, progress=False)
     assert parallel["incumbent"] == serial["incumbent"]
-    assert parallel["test"] == serial["test"]
+    assert parallel["held_out"] == serial["held_out"]
 
 
 def test_audit_of_a_stored_study_uses_its_incumbent_and_test_seeds(tiny_protocol, workdir):
     summary = _run(tiny_protocol, workdir)
     report, paths = api.audit(summary["study_id"], store=workdir["store"], reps=200)
     assert report["incumbent"] == summary["incumbent"]["config_hash"]
-    gap = summary["incumbent"]["tuning_score"] - summary["test"]["incumbent"]["mean"]
+    gap = summary["incumbent"]["tuning_score"] - summary["held_out"]["incumbent"]["mean"]
     assert report["incumbent_gap"]["gap"] == pytest.approx(gap)
     assert report["incumbent_gap"]["held_out_seeds"] == 2
     assert all(p.exists() for p in paths)

@@ -50,16 +50,14 @@ def validated(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
             raise UserError(f"{origin}: row {row + 2} has a non-numeric {column} {frame.at[row, column]!r}")
         frame[column] = numbers
     if "phase" in frame.columns:
-        # Our exports call a user's configuration on tuning seeds "evaluate" (tuning-seed data) and a
+        # Our exports call a user's configuration on tuning seeds "user" (tuning-seed data) and a
         # CL study's held-out phase "evaluation" (held-out seeds on the evaluation dataset).
-        frame["phase"] = frame["phase"].astype(str).replace({"evaluate": "tuning", "evaluation": "test"})
+        frame["phase"] = frame["phase"].astype(str).replace({"user": "tuning", "evaluation": "test"})
         unknown = sorted(set(frame["phase"]) - {"tuning", "test"})
         if unknown:
             raise UserError(f"{origin}: column phase has value(s) {unknown}; expected tuning or test")
     if "audit" in frame.columns:
         frame = frame[frame["audit"] == 0]  # audit runs are not test results
-    if "budget_steps" in frame.columns and "budget" not in frame.columns:
-        frame["budget"] = frame["budget_steps"]
     if "budget" in frame.columns:
         frame = frame[frame["budget"] == frame.groupby("config_id")["budget"].transform("max")]
     frame["config_id"] = frame["config_id"].astype(str)

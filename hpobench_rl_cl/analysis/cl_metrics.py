@@ -86,8 +86,8 @@ def compare_strategies(summaries: dict[str, dict]) -> dict:
     seeds, evaluation dataset), the ranks in each phase, and Kendall's tau between the phases."""
     names = list(summaries)
     tuning = [summaries[n]["incumbent"]["tuning_score"] for n in names]
-    evaluation = [summaries[n]["test"]["incumbent"]["mean"] for n in names]
-    hand_tuned = [summaries[n]["test"]["hand-tuned"]["mean"] for n in names]
+    evaluation = [summaries[n]["held_out"]["incumbent"]["mean"] for n in names]
+    hand_tuned = [summaries[n]["held_out"]["hand-tuned"]["mean"] for n in names]
     tuning_ranks, evaluation_ranks, hand_tuned_ranks = ranks(tuning), ranks(evaluation), ranks(hand_tuned)
     rows = [
         {"strategy": n, "tuning_score": t, "tuning_rank": float(tr), "evaluation_score": e,

@@ -22,8 +22,8 @@ def build(results_dir: str | Path = DEFAULT_RESULTS_DIR, out_dir: str | Path = D
     """Build the site from ``results_dir`` into ``out_dir``; returns the path of its index page."""
     from ..analysis.audit import audit, validated
     from . import plots, render
-    from .collect import collect
-    from .tables import aggregate, protocol_views
+    from ..analysis.results import collect
+    from ..analysis.tables import aggregate, protocol_views
 
     results = collect(results_dir)
     views = protocol_views(results)

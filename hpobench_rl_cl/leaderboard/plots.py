@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import seaborn as sns  # noqa: E402
 
-from .tables import ProtocolView  # noqa: E402
+from ..analysis.tables import ProtocolView  # noqa: E402
 
 
 def _save(figure: plt.Figure, path: Path) -> Path:

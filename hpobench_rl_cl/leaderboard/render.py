@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any, Iterable
 
-from .tables import HAND_TUNED, MethodRow, ProtocolView
+from ..analysis.tables import HAND_TUNED, MethodRow, ProtocolView
 
 FAMILY_TITLES = {"rl": "Reinforcement learning", "cl": "Continual learning"}
 

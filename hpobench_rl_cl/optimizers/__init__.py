@@ -1,7 +1,6 @@
-"""HPO tools behind one ask/tell interface. Importing this package registers the built-in tools:
-``random``, ``smac``, ``smac-mf``, ``dehb``, ``tpe``."""
+"""HPO tools behind one ask/tell interface, found by name in :data:`OPTIMIZERS` (built in:
+``random``, ``smac``, ``smac-mf``, ``dehb``, ``tpe``; each imported on first use)."""
 
-from . import dehb, random_search, smac, smac_mf, tpe  # noqa: F401  (each registers itself)
-from .base import OPTIMIZERS, Budget, Optimizer, TrialInfo
+from .base import OPTIMIZERS, Budget, Optimizer, Proposal
 
-__all__ = ["OPTIMIZERS", "Budget", "Optimizer", "TrialInfo"]
+__all__ = ["OPTIMIZERS", "Budget", "Optimizer", "Proposal"]

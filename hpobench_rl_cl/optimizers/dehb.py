@@ -10,13 +10,12 @@ import tempfile
 
 from ConfigSpace import ConfigurationSpace
 
-from .base import OPTIMIZERS, Budget, Optimizer, TrialInfo, config_dict
+from .base import Budget, Optimizer, Proposal, config_dict
 
 ETA = 1.9
 MUTATION_FACTOR = 0.2
 
 
-@OPTIMIZERS.register("dehb")
 class DEHBOptimizer(Optimizer):
     multi_fidelity = True
 
@@ -31,13 +30,20 @@ class DEHBOptimizer(Optimizer):
             log_level="ERROR", save_freq=None,
         )
 
-    def ask(self) -> TrialInfo:
-        job = self._dehb.ask()
-        config = config_dict(job["config"])  # DEHB hands out a Configuration when given a ConfigSpace
-        return TrialInfo(config, fidelity=min(float(job["fidelity"]), 1.0), token=job)
+    def ask(self) -> Proposal:
+        return self._proposal(self._dehb.ask())
 
-    def tell(self, info: TrialInfo, score: float) -> None:
-        self._dehb.tell(info.token, {"fitness": -score, "cost": info.fidelity})
+    def ask_batch(self, n: int) -> list[Proposal]:
+        jobs = self._dehb.ask(n)
+        return [self._proposal(job) for job in (jobs if n > 1 else [jobs])]
+
+    @staticmethod
+    def _proposal(job: dict) -> Proposal:
+        config = config_dict(job["config"])  # DEHB hands out a Configuration when given a ConfigSpace
+        return Proposal(config, fidelity=min(float(job["fidelity"]), 1.0), token=job)
+
+    def tell(self, proposal: Proposal, score: float) -> None:
+        self._dehb.tell(proposal.token, {"fitness": -score, "cost": proposal.fidelity})
 
     def close(self) -> None:
         self._output.cleanup()

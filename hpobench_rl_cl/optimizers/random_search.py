@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from ConfigSpace import ConfigurationSpace
 
-from .base import OPTIMIZERS, Budget, Optimizer, TrialInfo, config_dict
+from .base import Budget, Optimizer, Proposal, config_dict
 
 
-@OPTIMIZERS.register("random")
 class RandomSearch(Optimizer):
     def __init__(self, space: ConfigurationSpace, *, seed: int, budget: Budget) -> None:
         super().__init__(space, seed=seed, budget=budget)
         self.space.seed(seed)
 
-    def ask(self) -> TrialInfo:
-        return TrialInfo(config_dict(self.space.sample_configuration()))
+    def ask(self) -> Proposal:
+        return Proposal(config_dict(self.space.sample_configuration()))
 
-    def tell(self, info: TrialInfo, score: float) -> None:
+    def tell(self, proposal: Proposal, score: float) -> None:
         """Random search learns nothing from scores."""

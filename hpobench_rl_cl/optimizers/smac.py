@@ -13,7 +13,7 @@ from typing import Any
 
 from ConfigSpace import ConfigurationSpace
 
-from .base import OPTIMIZERS, Budget, Optimizer, TrialInfo, config_dict
+from .base import Budget, Optimizer, Proposal, config_dict
 
 # Upper bound on SMAC's own trial count: the runner, not SMAC, stops the study at the budget.
 _MAX_SMAC_TRIALS = 100_000
@@ -43,21 +43,20 @@ class SMACBase(Optimizer):
         """The SMAC facade built on ``scenario``."""
         raise NotImplementedError
 
-    def ask(self) -> TrialInfo:
+    def ask(self) -> Proposal:
         info = self._smac.ask()
         fidelity = float(info.budget) if self.multi_fidelity and info.budget is not None else 1.0
-        return TrialInfo(config_dict(info.config), fidelity=min(fidelity, 1.0), token=info)
+        return Proposal(config_dict(info.config), fidelity=min(fidelity, 1.0), token=info)
 
-    def tell(self, info: TrialInfo, score: float) -> None:
+    def tell(self, proposal: Proposal, score: float) -> None:
         from smac.runhistory.dataclasses import TrialValue
 
-        self._smac.tell(info.token, TrialValue(cost=-score))
+        self._smac.tell(proposal.token, TrialValue(cost=-score))
 
     def close(self) -> None:
         self._output.cleanup()
 
 
-@OPTIMIZERS.register("smac")
 class SMAC(SMACBase):
     def _facade(self, scenario: Any) -> Any:
         from smac import HyperparameterOptimizationFacade as Facade

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import OPTIMIZERS
 from .smac import SMACBase, ask_tell_target
 
 
-@OPTIMIZERS.register("smac-mf")
 class SMACMultiFidelity(SMACBase):
     multi_fidelity = True
 

@@ -1,4 +1,7 @@
-"""Optuna's TPE sampler (rl-zoo3's tuning method), at full fidelity, through Optuna's ask/tell."""
+"""Optuna's TPE sampler (rl-zoo3's tuning method), at full fidelity, through Optuna's ask/tell.
+
+With several proposals in flight, TPE runs with Optuna's constant-liar option: running trials count
+as bad results, so a batch of asks spreads out instead of proposing the same region again."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from ConfigSpace import (
 )
 
 from ..errors import UserError
-from .base import OPTIMIZERS, Budget, Optimizer, TrialInfo, plain
+from .base import Budget, Optimizer, Proposal, plain
 
 
 def optuna_distributions(space: ConfigurationSpace) -> dict[str, Any]:
@@ -32,7 +35,6 @@ def optuna_distributions(space: ConfigurationSpace) -> dict[str, Any]:
     return distributions
 
 
-@OPTIMIZERS.register("tpe")
 class TPE(Optimizer):
     def __init__(self, space: ConfigurationSpace, *, seed: int, budget: Budget) -> None:
         super().__init__(space, seed=seed, budget=budget)
@@ -40,11 +42,11 @@ class TPE(Optimizer):
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._distributions = optuna_distributions(space)
-        self._study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        self._study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True))
 
-    def ask(self) -> TrialInfo:
+    def ask(self) -> Proposal:
         trial = self._study.ask(self._distributions)
-        return TrialInfo({name: plain(value) for name, value in trial.params.items()}, token=trial)
+        return Proposal({name: plain(value) for name, value in trial.params.items()}, token=trial)
 
-    def tell(self, info: TrialInfo, score: float) -> None:
-        self._study.tell(info.token, score)
+    def tell(self, proposal: Proposal, score: float) -> None:
+        self._study.tell(proposal.token, score)

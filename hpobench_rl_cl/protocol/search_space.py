@@ -1,7 +1,8 @@
-"""Search spaces: the paper's ConfigSpace-style YAML (``protocols/search_spaces/*.yaml``) to ConfigSpace."""
+"""Search spaces: the paper's ConfigSpace-style YAML (``protocol/data/search_spaces/*.yaml``) to ConfigSpace."""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -13,7 +14,8 @@ from ConfigSpace import (
 )
 
 from ..errors import ProtocolError
-from .paths import SEARCH_SPACE_DIR
+
+SEARCH_SPACE_DIR = Path(str(files("hpobench_rl_cl.protocol") / "data" / "search_spaces"))
 
 # The paper's files name SB3 keyword arguments through its Hydra config tree.
 _PAPER_PREFIX = "algorithm.model_kwargs."
@@ -61,7 +63,7 @@ def build_space(definition: Mapping[str, Any], *, name: str, seed: int | None = 
 
 
 def load_space_definition(reference: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Resolve a protocol's ``search_space`` entry: a file stem in protocols/search_spaces, or inline."""
+    """Resolve a protocol's ``search_space`` entry: a shipped file's stem, or an inline mapping."""
     if isinstance(reference, Mapping):
         return "inline", dict(reference)
     path = SEARCH_SPACE_DIR / f"{reference}.yaml"
@@ -72,6 +74,3 @@ def load_space_definition(reference: str | Mapping[str, Any]) -> tuple[str, dict
 
     return str(reference), yaml.safe_load(path.read_text())
 
-
-def space_names() -> list[str]:
-    return sorted(p.stem for p in Path(SEARCH_SPACE_DIR).glob("*.yaml"))

@@ -1,25 +1,26 @@
-"""Where trials run: a Dask cluster, local or remote; and the cache that makes reruns resume.
+"""Where trials run, and the cache that makes reruns resume.
 
-Local default: a ``distributed.LocalCluster`` with one single-threaded worker per requested
-worker (``--workers``). With one worker the cluster lives in this process (no start-up cost).
-A worker that dies mid-trial gets its trial retried once (Dask's ``allowed-failures``); a second
-death is stored as a crashed trial.
+An :class:`Executor` runs calls: :class:`InlineExecutor` in this process, one call at a time
+(``--workers 1``: no cluster, no port opened), or :class:`DaskExecutor` on a Dask cluster, local
+(one single-threaded worker process per ``--workers``) or remote. On Dask, a worker that dies
+mid-call gets its call retried once (Dask's ``allowed-failures``); a second death stores the
+call's trials as crashed.
+
+:class:`TrialRunner` turns trials into backend calls: it skips trials the store already holds,
+groups the rest by the backend's :meth:`~hpobench_rl_cl.trainers.base.TrainerBackend.batch_key`,
+cuts the groups to the backend's ``max_batch`` and submits each piece as one call.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-import dask
-from distributed import Client, LocalCluster, as_completed
-from distributed.scheduler import KilledWorker
-
+from ..errors import BackendError
 from ..store.sqlite_store import ResultStore, TrialKey
-from typing import Any
-
 from ..trainers.base import TrainerBackend, Trial, TrialResult
 
 WORKER_DEATHS_BEFORE_CRASH = 1
@@ -34,20 +35,97 @@ QUIET_DASK = {
 }
 
 
+class WorkerLost(Exception):
+    """The worker training a call died more often than Dask retries it."""
+
+
+class Call:
+    """One submitted backend call; ``result()`` returns its list of trial results."""
+
+    def __init__(self, run: Callable[[], list[TrialResult]]) -> None:
+        self._run = run
+
+    def result(self) -> list[TrialResult]:
+        return self._run()
+
+
+class InlineExecutor:
+    """Runs each call in this process when the runner waits for it, in submission order."""
+
+    workers = 1
+
+    def __init__(self) -> None:
+        self._queue: deque[Call] = deque()
+
+    def worker_info(self) -> list[dict[str, Any]]:
+        return []
+
+    def submit(self, function: Callable[..., list[TrialResult]], *args: Any, resources: dict[str, float]) -> Call:
+        call = Call(lambda: function(*args))
+        self._queue.append(call)
+        return call
+
+    def next_done(self) -> Call:
+        return self._queue.popleft()
+
+
+class DaskExecutor:
+    """Calls as Dask tasks on ``client``'s cluster, collected as they finish."""
+
+    def __init__(self, client: Any) -> None:
+        from distributed import as_completed
+
+        self.client = client
+        self._done = as_completed()
+        self._calls: dict[str, Call] = {}
+
+    @property
+    def workers(self) -> int:
+        return max(sum(self.client.nthreads().values()), 1)
+
+    def worker_info(self) -> list[dict[str, Any]]:
+        return list(self.client.scheduler_info().get("workers", {}).values())
+
+    def submit(self, function: Callable[..., list[TrialResult]], *args: Any, resources: dict[str, float]) -> Call:
+        future = self.client.submit(function, *args, pure=False, **({"resources": resources} if resources else {}))
+        self._done.add(future)
+
+        def result() -> list[TrialResult]:
+            from distributed.scheduler import KilledWorker
+
+            try:
+                return future.result()
+            except KilledWorker as error:
+                raise WorkerLost(str(error)) from None
+
+        call = Call(result)
+        self._calls[future.key] = call
+        return call
+
+    def next_done(self) -> Call:
+        return self._calls.pop(next(self._done).key)
+
+
 @contextmanager
-def dask_client(workers: int = 1, scheduler: str | None = None, scheduler_file: str | None = None) -> Iterator[Client]:
-    """A client on an existing cluster (``scheduler`` address or file), or on a new local one."""
+def executor(workers: int = 1, scheduler: str | None = None, scheduler_file: str | None = None) -> Iterator[Any]:
+    """An executor on an existing cluster (``scheduler`` address or file), on a new local cluster of
+    ``workers`` processes, or in this process (one worker)."""
+    if workers == 1 and not (scheduler or scheduler_file):
+        yield InlineExecutor()
+        return
+    import dask
+    from distributed import Client, LocalCluster
+
     if scheduler or scheduler_file:
         with Client(address=scheduler, scheduler_file=scheduler_file) as client:
-            yield client
+            yield DaskExecutor(client)
         return
     with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_DEATHS_BEFORE_CRASH, **QUIET_DASK}):
-        processes = workers > 1
         with LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None,
-            silence_logs=logging.ERROR, **({"memory_limit": 0} if processes else {}),
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+            silence_logs=logging.ERROR, memory_limit=0,
         ) as cluster, Client(cluster) as client:
-            yield client
+            yield DaskExecutor(client)
 
 
 @dataclass
@@ -62,28 +140,33 @@ class PendingTrial:
 
 
 class TrialRunner:
-    """Submits batches of trials to a backend, skipping those the store already holds.
+    """Submits trials to a backend in batches, skipping those the store already holds.
 
     ``specs`` maps each phase to the trainer specification its trials get (a CL protocol gives the
     tuning phase a specification that names only the tuning dataset)."""
 
-    def __init__(self, client: Client, backend: TrainerBackend, specs: dict[str, Any], store: ResultStore,
-                 on_progress: Callable[[TrialResult, bool], None] | None = None) -> None:
-        self.client = client
+    def __init__(self, executor: Any, backend: TrainerBackend, backend_name: str, specs: dict[str, Any],
+                 store: ResultStore, on_progress: Callable[[TrialResult, bool], None] | None = None) -> None:
+        self.executor = executor
         self.backend = backend
+        self.backend_name = backend_name
         self.specs = specs
         self.store = store
         self.on_progress = on_progress
-        self._futures = as_completed()
-        self._pending: dict[str, PendingTrial] = {}
+        self._calls: dict[int, list[PendingTrial]] = {}
 
     @property
-    def slots(self) -> int:
-        return max(sum(self.client.nthreads().values()), 1)
+    def capacity(self) -> int:
+        """Trials that can train at once: every worker busy with a full batch."""
+        return self.executor.workers * self.backend.max_batch
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        return sum(len(pendings) for pendings in self._calls.values())
+
+    @property
+    def free(self) -> int:
+        return max(self.capacity - self.in_flight, 0)
 
     def submit(self, batch: Sequence[PendingTrial]) -> None:
         for pending in batch:
@@ -95,27 +178,42 @@ class TrialRunner:
                 self._finish(pending, stored, from_store=True)
             else:
                 to_run.append(pending)
-        for phase in dict.fromkeys(p.key.phase for p in to_run):
-            in_phase = [p for p in to_run if p.key.phase == phase]
-            futures = self.backend.submit(self.client, self.specs[phase], [p.trial for p in in_phase])
-            for future, pending in zip(futures, in_phase):
-                self._pending[future.key] = pending
-                self._futures.add(future)
+        for call_trials in self._group(to_run):
+            spec = self.specs[call_trials[0].key.phase]
+            resources = self.backend.resources(spec, self.executor.worker_info())
+            call = self.executor.submit(self.backend.train_batch, spec, [p.trial for p in call_trials],
+                                        resources=resources)
+            self._calls[id(call)] = call_trials
+
+    def _group(self, pendings: list[PendingTrial]) -> list[list[PendingTrial]]:
+        """Pieces of at most ``max_batch`` trials sharing a phase and a batch key, in first-seen order."""
+        groups: dict[Any, list[PendingTrial]] = {}
+        for pending in pendings:
+            key = (pending.key.phase, self.backend.batch_key(self.specs[pending.key.phase], pending.trial))
+            groups.setdefault(key, []).append(pending)
+        size = self.backend.max_batch
+        return [group[i:i + size] for group in groups.values() for i in range(0, len(group), size)]
 
     def wait_one(self) -> None:
-        """Block until one running trial finishes; store it and call its ``on_done``."""
-        future = next(self._futures)
-        pending = self._pending.pop(future.key)
+        """Block until one call finishes; store its trials and call their ``on_done``."""
+        call = self.executor.next_done()
+        pendings = self._calls.pop(id(call))
         try:
-            result = future.result()
-        except KilledWorker as error:
-            result = TrialResult(self.specs[pending.key.phase].worst_score, "crashed", [], 0.0, 0.0,
-                                 error=f"worker died twice while training: {error}")
-        self.store.put(pending.key, pending.trial.config, pending.fidelity, result, pending.eval_index)
-        self._finish(pending, result, from_store=False)
+            results = call.result()
+        except WorkerLost as error:
+            worst = self.specs[pendings[0].key.phase].worst_score
+            results = [TrialResult(worst, "crashed", [], 0.0, 0.0, error=f"worker died twice while training: {error}")
+                       for _ in pendings]
+        if not isinstance(results, list) or len(results) != len(pendings):
+            count = len(results) if isinstance(results, list) else type(results).__name__
+            raise BackendError(f"backend {self.backend_name!r} returned {count} results for a batch of "
+                               f"{len(pendings)} trials")
+        for pending, result in zip(pendings, results):
+            self.store.put(pending.key, pending.trial.config, pending.fidelity, result, pending.eval_index)
+            self._finish(pending, result, from_store=False)
 
     def drain(self) -> None:
-        while self._pending:
+        while self._calls:
             self.wait_one()
 
     def _finish(self, pending: PendingTrial, result: TrialResult, *, from_store: bool) -> None:

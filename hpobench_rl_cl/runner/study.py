@@ -1,4 +1,4 @@
-"""A study: tuning phase -> incumbent -> test phase -> summary.
+"""A study: tuning phase -> incumbent -> held-out phase -> summary.
 
 Tuning: the HPO tool asks for configurations; each is trained on every tuning seed (one trial per
 seed, run in parallel) and told its mean score. The runner spends the budget in full-run
@@ -9,15 +9,19 @@ Incumbent rule, the same for every tool: the configuration with the best mean sc
 evaluated at full fidelity on all tuning seeds (ties: the earliest). So that one always exists,
 one full-run equivalent stays in reserve until some configuration has been asked at full
 fidelity; if none has when the tool's proposals reach the reserve, the reserve trains the best
-configuration of the highest fidelity reached at full fidelity. Test: the incumbent and the
-protocol's hand-tuned baseline, each trained from scratch at full fidelity on every test seed
-(RL), or on every evaluation seed with the evaluation dataset (CL: the held-out phase is named
-``evaluation`` there).
+configuration of the highest fidelity reached at full fidelity. Held-out phase: the incumbent and
+the protocol's hand-tuned baseline, each trained from scratch at full fidelity on every test seed
+(RL), or on every evaluation seed with the evaluation dataset (CL).
+
+Batches: whenever the runner has free capacity (workers x the backend's batch size), the tool is
+asked for as many configurations as fill it (``ask_batch``); all their (configuration x tuning
+seed) trials go to the runner together, which groups them into backend calls.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -25,7 +29,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..analysis.stats import iqm
-from ..optimizers import OPTIMIZERS, Budget, Optimizer, TrialInfo
+from ..errors import UserError, first_line
+from ..optimizers import OPTIMIZERS, Budget, Optimizer, Proposal
 from ..protocol import BenchmarkProtocol
 from ..store.sqlite_store import ResultStore, TrialKey
 from ..trainers.base import Trial, TrialResult, config_hash
@@ -33,13 +38,13 @@ from .execution import PendingTrial, TrialRunner
 
 
 @dataclass
-class Evaluation:
-    """One asked configuration, scored on every tuning seed."""
+class Candidate:
+    """One proposed configuration, scored on every tuning seed."""
 
     index: int
-    info: TrialInfo
+    proposal: Proposal
     run_config: dict[str, Any]
-    budget_steps: int
+    budget: int
     results: dict[int, TrialResult] = field(default_factory=dict)
 
     @property
@@ -47,12 +52,8 @@ class Evaluation:
         return float(np.mean([r.score for r in self.results.values()]))
 
 
-# Marks the runner's own full-fidelity evaluation (the incumbent rule), which no tool asked for.
+# Marks the runner's own full-fidelity candidate (the incumbent rule), which no tool asked for.
 PROMOTION = object()
-
-
-def study_id_for(protocol: BenchmarkProtocol, optimizer: str, hpo_seed: int) -> str:
-    return f"{protocol.name}-{protocol.scale}-{optimizer}-s{hpo_seed}"
 
 
 def run_config_for(protocol: BenchmarkProtocol, sampled: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def run_config_for(protocol: BenchmarkProtocol, sampled: dict[str, Any]) -> dict
     return {**protocol.base_config, **sampled}
 
 
-def fidelity_steps(protocol: BenchmarkProtocol, fidelity: float) -> int:
+def fidelity_budget(protocol: BenchmarkProtocol, fidelity: float) -> int:
     """A fidelity in the protocol's unit (env steps, epochs), never below one unit."""
     return max(1, round(protocol.full_fidelity * fidelity))
 
@@ -92,77 +93,80 @@ class Study:
         return cls(self.protocol.search_space(seed=self.hpo_seed), seed=self.hpo_seed, budget=budget)
 
     # tuning ------------------------------------------------------------------------------------
-    def tune(self) -> list[Evaluation]:
+    def tune(self) -> list[Candidate]:
         """Ask, train on the tuning seeds, tell, until the budget is spent or the tool stops."""
         protocol = self.protocol
         optimizer = self.make_optimizer()
-        evaluations: list[Evaluation] = []
-        finished: deque[Evaluation] = deque()
+        candidates: list[Candidate] = []
+        finished: deque[Candidate] = deque()
         spent = 0.0
         exhausted = False
         asked_full_fidelity = False
 
         def on_done(pending: PendingTrial, result: TrialResult) -> None:
-            evaluation = evaluations[pending.eval_index]
-            evaluation.results[pending.trial.seed] = result
-            if len(evaluation.results) == len(protocol.tuning_seeds):
-                finished.append(evaluation)
+            candidate = candidates[pending.eval_index]
+            candidate.results[pending.trial.seed] = result
+            if len(candidate.results) == len(protocol.tuning_seeds):
+                finished.append(candidate)
 
         try:
             while True:
-                while not exhausted and self.runner.in_flight < self.runner.slots and not finished:
-                    info = optimizer.ask()
-                    if info is None:
-                        break
-                    reserve = 0.0 if asked_full_fidelity or info.fidelity >= 1.0 else 1.0
-                    if spent + info.fidelity + reserve > protocol.budget_full_runs + 1e-9:
-                        exhausted = True
-                        break
-                    spent += info.fidelity
-                    asked_full_fidelity |= info.fidelity >= 1.0
-                    self._launch(evaluations, info, on_done)
+                if not exhausted and not finished and self.runner.free:
+                    launched: list[Candidate] = []
+                    for proposal in optimizer.ask_batch(math.ceil(self.runner.free / len(protocol.tuning_seeds))):
+                        reserve = 0.0 if asked_full_fidelity or proposal.fidelity >= 1.0 else 1.0
+                        if spent + proposal.fidelity + reserve > protocol.budget_full_runs + 1e-9:
+                            exhausted = True
+                            break
+                        spent += proposal.fidelity
+                        asked_full_fidelity |= proposal.fidelity >= 1.0
+                        launched.append(self._candidate(candidates, proposal))
+                    self._launch(launched, on_done)
                 if finished:
-                    evaluation = finished.popleft()
-                    if evaluation.info.token is not PROMOTION:
-                        optimizer.tell(evaluation.info, evaluation.mean_score)
+                    candidate = finished.popleft()
+                    if candidate.proposal.token is not PROMOTION:
+                        optimizer.tell(candidate.proposal, candidate.mean_score)
                     continue
                 if self.runner.in_flight == 0:
-                    if asked_full_fidelity or not evaluations:
+                    if asked_full_fidelity or not candidates:
                         break
-                    self._launch(evaluations, TrialInfo(self._best_at_top_fidelity(evaluations).info.config, 1.0,
-                                                        PROMOTION), on_done)
+                    best = self._best_at_top_fidelity(candidates)
+                    self._launch([self._candidate(candidates, Proposal(best.proposal.config, 1.0, PROMOTION))], on_done)
                     asked_full_fidelity = True
                     continue
                 self.runner.wait_one()
         finally:
             optimizer.close()
-        return evaluations
+        return candidates
 
-    def _launch(self, evaluations: list[Evaluation], info: TrialInfo, on_done: Callable) -> None:
-        evaluation = Evaluation(len(evaluations), info, run_config_for(self.protocol, info.config),
-                                fidelity_steps(self.protocol, info.fidelity))
-        evaluations.append(evaluation)
-        self.runner.submit([self._tuning_trial(evaluation, seed, on_done) for seed in self.protocol.tuning_seeds])
+    def _candidate(self, candidates: list[Candidate], proposal: Proposal) -> Candidate:
+        candidate = Candidate(len(candidates), proposal, run_config_for(self.protocol, proposal.config),
+                              fidelity_budget(self.protocol, proposal.fidelity))
+        candidates.append(candidate)
+        return candidate
+
+    def _launch(self, launched: list[Candidate], on_done: Callable) -> None:
+        self.runner.submit([self._tuning_trial(c, seed, on_done) for c in launched for seed in self.protocol.tuning_seeds])
 
     @staticmethod
-    def _best_at_top_fidelity(evaluations: list[Evaluation]) -> Evaluation:
-        top = max(e.info.fidelity for e in evaluations)
-        return max((e for e in evaluations if e.info.fidelity == top), key=lambda e: (e.mean_score, -e.index))
+    def _best_at_top_fidelity(candidates: list[Candidate]) -> Candidate:
+        top = max(c.proposal.fidelity for c in candidates)
+        return max((c for c in candidates if c.proposal.fidelity == top), key=lambda c: (c.mean_score, -c.index))
 
-    def _tuning_trial(self, evaluation: Evaluation, seed: int, on_done: Callable) -> PendingTrial:
+    def _tuning_trial(self, candidate: Candidate, seed: int, on_done: Callable) -> PendingTrial:
         self.protocol.seeds.require_tuning([seed])
-        trial = Trial(evaluation.run_config, seed, evaluation.budget_steps)
-        key = TrialKey(self.study_id, "tuning", "tuning", trial.config_hash, seed, trial.budget_steps)
-        return PendingTrial(key, trial, evaluation.info.fidelity, evaluation.index, on_done)
+        trial = Trial(candidate.run_config, seed, candidate.budget)
+        key = TrialKey(self.study_id, "tuning", "tuning", trial.config_hash, seed, trial.budget)
+        return PendingTrial(key, trial, candidate.proposal.fidelity, candidate.index, on_done)
 
     @staticmethod
-    def select_incumbent(evaluations: list[Evaluation]) -> Evaluation:
-        full = [e for e in evaluations if e.info.fidelity >= 1.0]
-        return max(full, key=lambda e: (e.mean_score, -e.index))
+    def select_incumbent(candidates: list[Candidate]) -> Candidate:
+        full = [c for c in candidates if c.proposal.fidelity >= 1.0]
+        return max(full, key=lambda c: (c.mean_score, -c.index))
 
-    # test --------------------------------------------------------------------------------------
-    def test(self, configs: dict[str, dict[str, Any]], seeds: tuple[int, ...], *, phase: str | None = None,
-             audit: bool = False) -> dict[str, dict[int, TrialResult]]:
+    # held-out phase ----------------------------------------------------------------------------
+    def train_roles(self, configs: dict[str, dict[str, Any]], seeds: tuple[int, ...], *, phase: str | None = None,
+                    audit: bool = False) -> dict[str, dict[int, TrialResult]]:
         """Train each role's configuration at full fidelity on each seed, as one batch (default
         phase: the protocol's held-out phase, ``test`` or ``evaluation``)."""
         phase = phase or self.protocol.held_out_phase
@@ -175,7 +179,7 @@ class Study:
         for role, config in configs.items():
             for seed in seeds:
                 trial = Trial(config, seed, self.protocol.full_fidelity)
-                key = TrialKey(self.study_id, phase, role, trial.config_hash, seed, trial.budget_steps, audit)
+                key = TrialKey(self.study_id, phase, role, trial.config_hash, seed, trial.budget, audit)
                 batch.append(PendingTrial(key, trial, 1.0, None, on_done))
         self.runner.submit(batch)
         self.runner.drain()
@@ -189,14 +193,19 @@ class Study:
         if finished:
             return json.loads(finished)
         protocol = self.protocol
-        evaluations = self.tune()
-        if not evaluations:
+        candidates = self.tune()
+        if not candidates:
             raise RuntimeError("the HPO tool proposed no configuration")
-        incumbent = self.select_incumbent(evaluations)
+        tuning_crashes = [r for c in candidates for r in c.results.values() if r.status == "crashed"]
+        if len(tuning_crashes) == sum(len(c.results) for c in candidates):
+            raise UserError(f"study {self.study_id}: every tuning trial crashed, so there is no incumbent; the first: "
+                            f"{first_line(tuning_crashes[0].error)}")
+        incumbent = self.select_incumbent(candidates)
         hand_tuned, hand_tuned_source = protocol.hand_tuned_run_config()
-        test = self.test({"incumbent": incumbent.run_config, "hand-tuned": hand_tuned}, protocol.seeds.test)
-        tuning_results = [r for e in evaluations for r in e.results.values()]
-        test_results = [r for role in test.values() for r in role.values()]
+        held_out = self.train_roles({"incumbent": incumbent.run_config, "hand-tuned": hand_tuned},
+                                    protocol.held_out_seeds)
+        tuning_results = [r for c in candidates for r in c.results.values()]
+        held_out_results = [r for role in held_out.values() for r in role.values()]
         summary = {
             "study_id": self.study_id,
             "family": protocol.family,
@@ -210,22 +219,23 @@ class Study:
                 "config": incumbent.run_config,
                 "config_hash": config_hash(incumbent.run_config),
                 "tuning_score": incumbent.mean_score,
-                "evaluation_index": incumbent.index,
+                "candidate_index": incumbent.index,
             },
             "hand_tuned": {"config": hand_tuned, "source": hand_tuned_source},
-            "test": {role: score_summary([by_seed[s].score for s in protocol.seeds.test]) for role, by_seed in test.items()},
+            "held_out": {role: score_summary([by_seed[s].score for s in protocol.held_out_seeds])
+                         for role, by_seed in held_out.items()},
             "budget": {
                 "given_full_runs": protocol.budget_full_runs,
-                "used_full_runs": float(sum(e.info.fidelity for e in evaluations)),
+                "used_full_runs": float(sum(c.proposal.fidelity for c in candidates)),
                 "unit": protocol.budget_unit,
-                "tuning_units": int(sum(e.budget_steps * len(e.results) for e in evaluations)),
-                "configurations": len(evaluations),
-                "crashed_trials": sum(r.status == "crashed" for r in tuning_results + test_results),
+                "tuning_units": int(sum(c.budget * len(c.results) for c in candidates)),
+                "configurations": len(candidates),
+                "crashed_trials": sum(r.status == "crashed" for r in tuning_results + held_out_results),
             },
             "time": {
                 "tuning_wall_s": float(sum(r.wall_s for r in tuning_results)),
-                "test_wall_s": float(sum(r.wall_s for r in test_results)),
-                "cpu_s": float(sum(r.cpu_s for r in tuning_results + test_results)),
+                "held_out_wall_s": float(sum(r.wall_s for r in held_out_results)),
+                "cpu_s": float(sum(r.cpu_s for r in tuning_results + held_out_results)),
             },
         }
         self.store.save_summary(self.study_id, summary)

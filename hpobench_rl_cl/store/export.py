@@ -23,8 +23,8 @@ EXPORT_COLUMNS = {
     "protocol_hash": "hash of the resolved protocol the trial ran under",
     "optimizer": "HPO tool of the study",
     "hpo_seed": "the HPO tool's seed",
-    "phase": "tuning, test (RL) or evaluation (CL: the evaluation dataset), or evaluate (a user's "
-             "configuration on tuning seeds)",
+    "phase": "tuning; the held-out phase: test (RL) or evaluation (CL: the evaluation dataset); or user "
+             "(a user's configuration trained with `hpobench-rl-cl train` on tuning seeds)",
     "role": "tuning, incumbent, hand-tuned, user, or published (a paper's own incumbent)",
     "audit": "1 for an audit run on test seeds (not a valid test result)",
     "eval_index": "order in which the tool asked for the configuration (tuning only)",
@@ -32,7 +32,7 @@ EXPORT_COLUMNS = {
     "config": "the configuration, JSON",
     "seed": "trial seed (every other seed derives from it)",
     "fidelity": "fraction of a full run",
-    "budget_steps": "training budget: env steps (RL) or epochs per experience (CL)",
+    "budget": "training budget in the protocol's unit: env steps (RL) or epochs per experience (CL)",
     "score": "RL: mean return of the deterministic policy on the evaluation episodes; CL: the protocol's "
              "metric in percent (final accuracy or average incremental accuracy)",
     "status": "ok or crashed (then score is the protocol's worst score)",
@@ -54,7 +54,7 @@ def trials_frame(store: ResultStore, study_id: str | None = None) -> pd.DataFram
             "protocol_hash": t["protocol_hash"], "optimizer": t["optimizer"], "hpo_seed": t["hpo_seed"],
             "phase": t["phase"], "role": t["role"], "audit": t["audit"], "eval_index": t["eval_index"],
             "config_id": t["config_hash"], "config": t["config_json"], "seed": t["seed"], "fidelity": t["fidelity"],
-            "budget_steps": t["budget_steps"], "score": t["score"], "status": t["status"], "error": t["error"],
+            "budget": t["budget"], "score": t["score"], "status": t["status"], "error": t["error"],
             "curve": t["curve_json"], "wall_s": t["wall_s"], "cpu_s": t["cpu_s"], "host": t["host_json"],
             "notes": t["notes_json"], "finished_at": t["finished_at"],
         })

@@ -1,10 +1,14 @@
 """The result store: one SQLite file in WAL mode, crash-safe and safe for concurrent writers.
 
-Each finished trial is committed on its own, so a killed run loses at most the trials still
-training. A trial is identified by (study, phase, role, configuration, seed, budget): storing it
-twice is a no-op, which is what makes re-running a command resume it. The sealing rule is also
-enforced here: a partial unique index allows one non-audit held-out trial (RL ``test``, CL
-``evaluation``) per (study, role, seed).
+Contract:
+- Each finished trial is committed on its own, so a killed run loses at most the trials still
+  training. A stored trial row never changes.
+- A trial is identified by (study, phase, role, configuration, seed, budget); storing it twice is a
+  no-op, which is what makes re-running a command resume it.
+- The sealing rule is enforced here too: a partial unique index allows one non-audit held-out
+  trial (RL ``test``, CL ``evaluation``) per (study, role, seed).
+- ``budget`` is in the protocol's unit (RL: env steps; CL: epochs per experience); the study's
+  summary names the unit.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import SealError, StoreError
+from ..protocol.common import HELD_OUT_PHASES as _HELD_OUT_BY_FAMILY
 from ..trainers.base import TrialResult
 
 DEFAULT_STORE_DIR = Path("runs")
 DB_NAME = "hpobench.sqlite"
-HELD_OUT_PHASES = ("test", "evaluation")
+HELD_OUT_PHASES = tuple(_HELD_OUT_BY_FAMILY.values())
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -49,7 +55,7 @@ CREATE TABLE IF NOT EXISTS trials (
     config_json TEXT NOT NULL,
     seed INTEGER NOT NULL,
     fidelity REAL NOT NULL,
-    budget_steps INTEGER NOT NULL,
+    budget INTEGER NOT NULL,
     score REAL NOT NULL,
     status TEXT NOT NULL,
     error TEXT,
@@ -59,9 +65,8 @@ CREATE TABLE IF NOT EXISTS trials (
     cpu_s REAL NOT NULL,
     host_json TEXT NOT NULL,
     finished_at REAL NOT NULL,
-    UNIQUE (study_id, phase, role, config_hash, seed, budget_steps)
+    UNIQUE (study_id, phase, role, config_hash, seed, budget)
 );
-DROP INDEX IF EXISTS sealed_test_seed;
 CREATE UNIQUE INDEX IF NOT EXISTS sealed_held_out_seed ON trials (study_id, role, seed)
     WHERE phase IN ('test', 'evaluation') AND audit = 0;
 """
@@ -72,11 +77,11 @@ class TrialKey:
     """Where a trial belongs and what it trains."""
 
     study_id: str
-    phase: str  # tuning | test (RL) | evaluation (CL) | evaluate
-    role: str  # tuning | incumbent | hand-tuned | user
+    phase: str  # tuning | test (RL) | evaluation (CL) | user (a user's configuration on tuning seeds)
+    role: str  # tuning | incumbent | hand-tuned | user | published
     config_hash: str
     seed: int
-    budget_steps: int
+    budget: int
     audit: bool = False
 
 
@@ -91,7 +96,21 @@ class ResultStore:
         self._connection.row_factory = sqlite3.Row
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
+        version = self._connection.execute("PRAGMA user_version").fetchone()[0]
+        has_trials = self._connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='trials'").fetchone() is not None
+        if has_trials and version < SCHEMA_VERSION:
+            self._upgrade_from_v1()
         self._connection.executescript(_SCHEMA)
+        self._connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _upgrade_from_v1(self) -> None:
+        """Stores written before the vocabulary was unified: ``budget_steps`` is ``budget``, the
+        ``evaluate`` phase is ``user``. Rows keep every value; only names change."""
+        with self._transaction() as db:
+            db.execute("ALTER TABLE trials RENAME COLUMN budget_steps TO budget")
+            db.execute("UPDATE trials SET phase = 'user' WHERE phase = 'evaluate'")
+            db.execute("DROP INDEX IF EXISTS sealed_test_seed")
 
     def close(self) -> None:
         self._connection.close()
@@ -161,8 +180,8 @@ class ResultStore:
     def get(self, key: TrialKey) -> TrialResult | None:
         """The stored result of this exact trial, if it ran already."""
         row = self._connection.execute(
-            "SELECT * FROM trials WHERE study_id=? AND phase=? AND role=? AND config_hash=? AND seed=? AND budget_steps=?",
-            (key.study_id, key.phase, key.role, key.config_hash, key.seed, key.budget_steps),
+            "SELECT * FROM trials WHERE study_id=? AND phase=? AND role=? AND config_hash=? AND seed=? AND budget=?",
+            (key.study_id, key.phase, key.role, key.config_hash, key.seed, key.budget),
         ).fetchone()
         return None if row is None else _result(row)
 
@@ -187,11 +206,11 @@ class ResultStore:
         with self._transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO trials (study_id, phase, role, audit, eval_index, config_hash, config_json, seed, "
-                "fidelity, budget_steps, score, status, error, curve_json, notes_json, wall_s, cpu_s, host_json, "
+                "fidelity, budget, score, status, error, curve_json, notes_json, wall_s, cpu_s, host_json, "
                 "finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     key.study_id, key.phase, key.role, int(key.audit), eval_index, key.config_hash,
-                    json.dumps(config, sort_keys=True), key.seed, fidelity, key.budget_steps, result.score,
+                    json.dumps(config, sort_keys=True), key.seed, fidelity, key.budget, result.score,
                     result.status, result.error, json.dumps(result.curve), json.dumps(result.notes),
                     result.wall_s, result.cpu_s, json.dumps(result.host), time.time(),
                 ),

@@ -1,7 +1,2 @@
-"""Trainer backends. Importing this package registers the built-in ones: ``sb3`` (RL) and
-``avalanche`` (CL)."""
-
-from . import avalanche_cl, sb3  # noqa: F401  (register "avalanche" and "sb3")
-from .base import BACKENDS, TrainerBackend, TrainSpec, Trial, TrialResult
-
-__all__ = ["BACKENDS", "TrainerBackend", "TrainSpec", "Trial", "TrialResult"]
+"""Trainer backends, one folder per family: ``rl/`` (SB3) and ``cl/`` (Avalanche). Backends are
+found by name in :data:`~.base.BACKENDS` and imported only when a trial trains."""

@@ -1,9 +1,11 @@
-"""What the runner hands a trainer backend, and what comes back.
+"""What the runner hands a trainer backend, what comes back, and what a backend declares.
 
-The runner submits a *batch* of trials (configuration, seed, budget) at once. The SB3 backend runs
-them one per worker; a GPU backend may train a whole batch together in one process. Either way
-each trial gets its own future, so the runner can tell an HPO tool as soon as a configuration's
-trials are done.
+A backend trains *batches*: the runner groups trials by the backend's :meth:`~TrainerBackend.batch_key`,
+cuts each group to at most :attr:`~TrainerBackend.max_batch` trials and submits each piece as one
+call of :meth:`~TrainerBackend.train_batch` on one worker. The SB3 and Avalanche backends take one
+trial per call (``max_batch = 1``); a batched backend trains a whole group in one compiled call.
+
+Everything here is light (no torch, SB3 or Avalanche): protocols, the runner and the store import it.
 """
 
 from __future__ import annotations
@@ -16,38 +18,26 @@ import time
 import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 from ..registry import Registry
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
-    """Stable short hash of a configuration (key order and int/float spelling do not matter)."""
+    """Stable short hash of a configuration: key order does not matter; ``1e-3`` and ``0.001`` are the
+    same float, while ``1`` and ``1.0`` (an int and a float) hash differently."""
     canonical = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
-class TrainSpec:
-    """What every trial of one protocol shares."""
-
-    env_id: str
-    algorithm: str
-    policy: str
-    eval_episodes: int
-    curve_points: int
-    worst_score: float
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
-
-
-@dataclass(frozen=True)
 class Trial:
-    """One training: a configuration on one seed for ``budget_steps`` env steps."""
+    """One training: a configuration on one seed for ``budget`` units of the protocol (RL: env
+    steps; CL: epochs per experience)."""
 
     config: dict[str, Any]
     seed: int
-    budget_steps: int
+    budget: int
 
     @property
     def config_hash(self) -> str:
@@ -86,6 +76,7 @@ def resolve_device(requested: str = "auto", *, prefer_gpu: bool) -> str:
 
 
 def host_info() -> dict[str, Any]:
+    """Where a trial trained (called in the training process, where torch is loaded anyway)."""
     import torch
 
     return {
@@ -128,11 +119,44 @@ def guarded_trial(worst_score: float, body: TrainingBody) -> TrialResult:
 
 
 class TrainerBackend(ABC):
-    """Runs batches of trials on an executor (a ``distributed.Client``)."""
+    """Trains batches of trials; subclasses register under a name in :data:`BACKENDS`.
+
+    What the runner relies on: :meth:`train_batch` returns exactly one result per trial, in order,
+    and never raises for a failing trial (it returns a ``crashed`` result instead).
+    """
+
+    #: The most trials one call trains.
+    max_batch: int = 1
+
+    def batch_key(self, spec: Any, trial: Trial) -> Hashable:
+        """Trials with equal keys may share a call (a batched backend: the shape-changing
+        hyperparameters). The default puts every trial in one group, which ``max_batch = 1`` splits."""
+        return None
+
+    def resources(self, spec: Any, workers: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        """Dask resources one call needs, given the cluster's workers (default: none, any worker)."""
+        return {}
+
+    def check_protocol(self, protocol: Any) -> None:
+        """Refuse, with a :class:`~hpobench_rl_cl.errors.ProtocolError`, what this backend cannot train."""
+
+    def check_config(self, protocol: Any, config: Mapping[str, Any], where: str) -> None:
+        """Refuse, with a :class:`~hpobench_rl_cl.errors.UserError` naming the key, a configuration
+        value no trial could train with (so it fails before training, not in every trial)."""
+
+    def check_ready(self, protocol: Any) -> None:
+        """Refuse, before the first trial, a protocol this machine cannot train now (its data is missing)."""
+
+    def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
+        """The names a configuration of ``protocol`` may set (None: this backend does not say)."""
+        return None
 
     @abstractmethod
-    def submit(self, client: Any, spec: TrainSpec, trials: Sequence[Trial]) -> list[Any]:
-        """Start ``trials``; return one future per trial, resolving to a :class:`TrialResult`."""
+    def train_batch(self, spec: Any, trials: Sequence[Trial]) -> list[TrialResult]:
+        """Train ``trials`` (one group, at most ``max_batch``); one result per trial, in order."""
 
 
-BACKENDS: Registry[type[TrainerBackend]] = Registry("trainer backend", "hpobench_rl_cl.backends")
+BACKENDS: Registry[type[TrainerBackend]] = Registry("trainer backend", "hpobench_rl_cl.backends", {
+    "sb3": "hpobench_rl_cl.trainers.rl.sb3:SB3Backend",
+    "avalanche": "hpobench_rl_cl.trainers.cl.avalanche:AvalancheBackend",
+})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hpobench_rl_cl.trainers.cl_strategies import strategy
+from hpobench_rl_cl.trainers.cl.strategies import strategy
 
 
 @strategy("ewc-online", "ewc_lambda", "ewc_decay")

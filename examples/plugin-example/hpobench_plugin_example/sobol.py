@@ -9,7 +9,7 @@ import numpy as np
 from ConfigSpace import CategoricalHyperparameter
 from scipy.stats import qmc
 
-from hpobench_rl_cl.optimizers.base import Optimizer, TrialInfo, plain
+from hpobench_rl_cl.optimizers.base import Optimizer, Proposal, plain
 
 
 def _from_unit(hyperparameter: Any, u: float) -> Any:
@@ -27,13 +27,13 @@ class SobolSearch(Optimizer):
         super().__init__(space, seed=seed, budget=budget)
         self.sampler = qmc.Sobol(d=len(space), scramble=True, seed=seed)
 
-    def ask(self) -> TrialInfo:
+    def ask(self) -> Proposal:
         with warnings.catch_warnings():
             # Asked one at a time, the sequence is still Sobol's; its power-of-2 balance note does not apply.
             warnings.simplefilter("ignore", UserWarning)
             point = self.sampler.random(1)[0]
         config = {hp.name: plain(_from_unit(hp, u)) for hp, u in zip(self.space.values(), point)}
-        return TrialInfo(config, 1.0)
+        return Proposal(config, 1.0)
 
-    def tell(self, info: TrialInfo, score: float) -> None:
+    def tell(self, proposal: Proposal, score: float) -> None:
         """Sobol search does not learn from scores."""

@@ -1,6 +1,6 @@
 """Continual-learning protocols (``protocols/cl/NAME.yaml``): the CL paper's two-phase protocol.
 
-A CL protocol names a *tuning* dataset and an *evaluation* dataset with one scenario shape (number
+A CL protocol (``protocol/data/cl/NAME.yaml``, or any YAML path) names a *tuning* dataset and an *evaluation* dataset with one scenario shape (number
 of experiences, size of the first one, replay memory), and the strategies to compare. For each
 strategy, an HPO tool tunes it on the tuning dataset (on the tuning seeds); the chosen
 configuration and the hand-tuned one then run once per evaluation seed on the evaluation dataset.
@@ -19,12 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-
 from ..errors import ProtocolError, UserError
-from .base import ProtocolBase
+from ..trainers.cl.data import DATASETS, DataSpec, imagefolder_classes
+from .common import (ProtocolBase, apply_scale, backend_name, check_budget, check_types, protocol_path,
+                     read_protocol_file)
+from .rl import check_with_backend
 from .search_space import load_space_definition
 from .seeds import SeedSplit
-from .spec import SCALES, apply_scale, check_types, protocol_path, read_protocol_file
 
 _REQUIRED = {
     "name": str,
@@ -42,7 +43,7 @@ _REQUIRED = {
     "evaluation_seeds": list,
     "hand_tuned": dict,
 }
-_OPTIONAL = {"description": str, "metric": str, "scales": dict}
+_OPTIONAL = {"description": str, "metric": str, "scales": dict, "backend": str}
 _SCALABLE = {"epochs", "budget_full_runs", "tuning_seeds", "evaluation_seeds", "strategies"}
 _SCENARIO_KEYS = {"n_experiences", "first_experience", "memory_size", "class_order_seed"}
 SCORE_METRICS = ("final_accuracy", "average_incremental_accuracy")
@@ -56,8 +57,8 @@ class CLProtocol(ProtocolBase):
     strategy: str
     scale: str
     model: str
-    tuning_data: Any  # DataSpec
-    evaluation_data: Any  # DataSpec
+    tuning_data: DataSpec
+    evaluation_data: DataSpec
     n_experiences: int
     first_experience_classes: int | None
     memory_size: int
@@ -70,14 +71,13 @@ class CLProtocol(ProtocolBase):
     budget_full_runs: float
     seeds: SeedSplit
     hand_tuned: dict[str, Any]
+    backend: str = "avalanche"
     description: str = ""
     family: str = "cl"
     worst_score: float = 0.0
     source_path: str = field(default="", compare=False)
 
-    backend = "avalanche"
     budget_unit = "epochs"
-    held_out_phase = "evaluation"
 
     @property
     def name(self) -> str:
@@ -94,27 +94,21 @@ class CLProtocol(ProtocolBase):
     def hand_tuned_run_config(self) -> tuple[dict[str, Any], str]:
         return dict(self.hand_tuned["config"]), self.hand_tuned["source"]
 
-    def accepted_hyperparameters(self) -> set[str] | None:
-        from ..trainers.cl_strategies import accepted_hyperparameters
-
-        return accepted_hyperparameters(self.strategy)
-
     def train_specs(self, device: str = "auto") -> dict[str, Any]:
         """Tuning (and user evaluations on tuning seeds) see only the tuning data; the evaluation
         phase sees only the evaluation data."""
-        from ..trainers.avalanche_cl import CLTrainSpec
-        from ..trainers.base import resolve_device
+        from ..trainers.cl.spec import CLTrainSpec
 
         def spec(data: Any) -> CLTrainSpec:
             return CLTrainSpec(
                 strategy=self.strategy, model=self.model, data=data, n_experiences=self.n_experiences,
                 first_experience_classes=self.first_experience_classes, memory_size=self.memory_size,
                 class_order_seed=self.class_order_seed, metric=self.metric, worst_score=self.worst_score,
-                device=resolve_device(device, prefer_gpu=True),
+                device=device,
             )
 
         tuning = spec(self.tuning_data)
-        return {"tuning": tuning, "evaluate": tuning, "evaluation": spec(self.evaluation_data)}
+        return {"tuning": tuning, "user": tuning, self.held_out_phase: spec(self.evaluation_data)}
 
 
 @dataclass(frozen=True)
@@ -125,10 +119,6 @@ class CLSuite:
     scale: str
     strategies: dict[str, CLProtocol]
     description: str = ""
-
-    @property
-    def family(self) -> str:
-        return "cl"
 
 
 def _classes(value: Any, where: str) -> list[Any]:
@@ -145,9 +135,7 @@ def _classes(value: Any, where: str) -> list[Any]:
     return value
 
 
-def _data_spec(raw: Mapping[str, Any], where: str) -> Any:
-    from ..trainers.cl_data import DATASETS, DataSpec, imagefolder_classes
-
+def _data_spec(raw: Mapping[str, Any], where: str) -> DataSpec:
     if "source" not in raw or "classes" not in raw:
         raise ProtocolError(f"{where}: needs 'source' and 'classes'")
     source = raw["source"]
@@ -172,17 +160,15 @@ def _data_spec(raw: Mapping[str, Any], where: str) -> Any:
     return DataSpec(source, tuple(classes), options)
 
 
-def _class_identity(spec: Any) -> set[Any]:
+def _class_identity(spec: DataSpec) -> set[Any]:
     """What makes two datasets' classes the same class: index within one source, or folder name."""
     if spec.source == "imagefolder":
-        from ..trainers.cl_data import imagefolder_classes
-
         names = imagefolder_classes(spec.options)
         return {names[c] for c in spec.classes}
     return {(spec.source, c) for c in spec.classes}
 
 
-def check_disjoint(tuning: Any, evaluation: Any, origin: str) -> None:
+def check_disjoint(tuning: DataSpec, evaluation: DataSpec, origin: str) -> None:
     """Refuse datasets that share classes (and so samples): the evaluation data must be unseen."""
     shared = _class_identity(tuning) & _class_identity(evaluation)
     if shared:
@@ -223,16 +209,20 @@ def _strategy_spaces(reference: str | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_cl_suite(name_or_path: str, scale: str = "quick") -> CLSuite:
-    """Load and validate a CL protocol at a scale. Raises :class:`ProtocolError` naming what is wrong."""
-    from ..trainers.cl_models import CL_MODELS
-    from ..trainers.cl_strategies import accepted_hyperparameters
+    """Load and validate a CL protocol at a scale, its backend's checks (strategies, model,
+    hyperparameter names) included. Raises :class:`ProtocolError` naming what is wrong."""
+    suite = read_cl_suite(name_or_path, scale)
+    for protocol in suite.strategies.values():
+        check_with_backend(protocol)
+    return suite
 
+
+def read_cl_suite(name_or_path: str, scale: str = "quick") -> CLSuite:
+    """A CL protocol as its file declares it, checked without its backend (nothing heavy imported)."""
     path = protocol_path(name_or_path)
     origin = str(path)
     data = read_protocol_file(path)
     check_types(data, origin, _REQUIRED, _OPTIONAL)
-    if scale not in SCALES:
-        raise ProtocolError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     resolved = apply_scale(data, scale, origin, _SCALABLE)
     check_types(resolved, f"{origin} (scale {scale})", _REQUIRED, _OPTIONAL)
     tuning = _data_spec(resolved["tuning_data"], f"{origin}: tuning_data")
@@ -242,16 +232,14 @@ def load_cl_suite(name_or_path: str, scale: str = "quick") -> CLSuite:
         raise ProtocolError(f"{origin}: the scenarios differ in shape: tuning_data has {len(tuning.classes)} classes, "
                             f"evaluation_data {len(evaluation.classes)}")
     n, first, memory, order_seed = _scenario(resolved["scenario"], len(tuning.classes), origin)
-    try:
-        CL_MODELS.get(resolved["model"])
-    except UserError as error:
-        raise ProtocolError(f"{origin}: {error}") from None
     metric = resolved.get("metric", "final_accuracy")
     if metric not in SCORE_METRICS:
         raise ProtocolError(f"{origin}: metric must be one of {', '.join(SCORE_METRICS)}, got {metric!r}")
-    if resolved["epochs"] < 1 or resolved["budget_full_runs"] < 1:
-        raise ProtocolError(f"{origin}: epochs and budget_full_runs must be at least 1")
-    seeds = SeedSplit.validated(resolved["tuning_seeds"], resolved["evaluation_seeds"], origin=origin)
+    if not 1 <= resolved["epochs"] <= 10_000:
+        raise ProtocolError(f"{origin}: epochs must be from 1 to 10,000, got {resolved['epochs']}")
+    check_budget(float(resolved["budget_full_runs"]), origin)
+    seeds = SeedSplit.validated(resolved["tuning_seeds"], resolved["evaluation_seeds"], origin=origin,
+                                held_out_label="evaluation")
     shared_name, shared_space = load_space_definition(resolved["search_space"])
     own_spaces = _strategy_spaces(resolved["strategy_spaces"])
     hand_tuned = resolved["hand_tuned"]
@@ -260,10 +248,6 @@ def load_cl_suite(name_or_path: str, scale: str = "quick") -> CLSuite:
     strategies: dict[str, CLProtocol] = {}
     for strategy in resolved["strategies"]:
         where = f"{origin}: strategy {strategy!r}"
-        try:
-            accepted = accepted_hyperparameters(strategy)
-        except UserError as error:
-            raise ProtocolError(f"{where}: {error}") from None
         own = own_spaces.get(strategy) or {}
         space = {"hyperparameters": {**shared_space["hyperparameters"], **(own.get("hyperparameters") or {})}}
         config = {**hand_tuned["config"], **(own.get("hand_tuned") or {})}
@@ -274,13 +258,9 @@ def load_cl_suite(name_or_path: str, scale: str = "quick") -> CLSuite:
             class_order_seed=order_seed, epochs=resolved["epochs"], metric=metric,
             search_space_name=f"{shared_name}+{strategy}", search_space_definition=space, base_config={},
             budget_full_runs=float(resolved["budget_full_runs"]), seeds=seeds,
-            hand_tuned={"config": config, "source": source}, description=resolved.get("description", ""),
-            source_path=origin,
+            hand_tuned={"config": config, "source": source}, backend=backend_name(resolved, "cl", origin),
+            description=resolved.get("description", ""), source_path=origin,
         )
-        names = set(protocol.search_space().keys()) | set(config)
-        if accepted is not None and names - accepted:
-            raise ProtocolError(f"{where}: unknown hyperparameter(s) {sorted(names - accepted)} "
-                                f"(it takes {', '.join(sorted(accepted))})")
         missing = sorted(set(protocol.search_space().keys()) - set(config))
         if missing:
             raise ProtocolError(f"{where}: the hand-tuned configuration does not set {missing}")

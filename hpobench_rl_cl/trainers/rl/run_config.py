@@ -10,10 +10,11 @@ into objects here, at training time.
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from ..errors import UserError
+from ...errors import UserError
 
 _SCHEDULE_PREFIX = "lin_"
 
@@ -67,6 +68,55 @@ def parse_policy_kwargs(value: str | Mapping[str, Any]) -> dict[str, Any]:
     return parsed
 
 
+def parse_normalize(value: Any) -> dict[str, Any] | None:
+    """rl-zoo3's ``normalize``: a bool, a mapping, or its string form ``"dict(norm_obs=True, ...)"``
+    (parsed like ``policy_kwargs``, without ``eval``). None: no normalization."""
+    if isinstance(value, str):
+        value = parse_policy_kwargs(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, bool):
+        return {} if value else None
+    raise UserError(f"normalize must be true/false, a mapping or rl-zoo3's dict(...) string, got {value!r}")
+
+
+# What a value must be, per hyperparameter, so that a bad one is refused before any training
+# instead of crashing every trial: (kind, lowest, highest, lowest allowed itself).
+_LIMIT = 10**9
+_RULES: dict[str, tuple[str, float, float, bool]] = {
+    **{key: ("int", 1, _LIMIT, True) for key in ("n_envs", "n_steps", "batch_size", "n_epochs", "buffer_size",
+                                                 "target_update_interval", "frame_stack")},
+    "learning_starts": ("int", 0, _LIMIT, True),
+    **{key: ("float", 0.0, 1.0, False) for key in ("gamma", "gae_lambda", "tau")},
+    **{key: ("float", 0.0, 1.0, True) for key in ("exploration_fraction", "exploration_initial_eps",
+                                                  "exploration_final_eps")},
+    **{key: ("float", 0.0, math.inf, False) for key in ("learning_rate", "max_grad_norm", "clip_range")},
+    **{key: ("float", 0.0, math.inf, True) for key in ("vf_coef", "noise_std")},
+}
+
+
+def check_values(config: Mapping[str, Any], where: str) -> None:
+    """Refuse, in one line naming the key, a value no training can use (wrong type, out of range,
+    not finite). ``lin_`` schedules are checked by their start value."""
+    for key, (kind, low, high, closed) in _RULES.items():
+        if key not in config:
+            continue
+        value = config[key]
+        if isinstance(value, str) and value.startswith(_SCHEDULE_PREFIX) and kind == "float":
+            try:
+                value = float(value[len(_SCHEDULE_PREFIX):])
+            except ValueError:
+                raise UserError(f"{where}: {key} {config[key]!r} is not a lin_<number> schedule") from None
+        number_types = (int,) if kind == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number_types):
+            wanted = "an integer" if kind == "int" else "a number"
+            raise UserError(f"{where}: {key} must be {wanted}, got {config[key]!r}")
+        inside = (low <= value if closed else low < value) and value <= high
+        if not math.isfinite(value) or not inside:
+            bound = f"{'[' if closed else '('}{low:g}, {high:g}]"
+            raise UserError(f"{where}: {key} {config[key]!r} lies outside {bound}")
+
+
 def _schedule(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_SCHEDULE_PREFIX):
         from rl_zoo3.utils import linear_schedule
@@ -105,10 +155,7 @@ def build_run_config(config: Mapping[str, Any], *, default_policy: str, total_ti
     noise_type, noise_std = kwargs.pop("noise_type", None), kwargs.pop("noise_std", None)
     action_noise = (noise_type, float(noise_std)) if noise_type else None
     wrapper_class = get_wrapper_class({"env_wrapper": kwargs.pop("env_wrapper")}) if "env_wrapper" in kwargs else None
-    normalize = kwargs.pop("normalize", False)
-    if isinstance(normalize, str):
-        normalize = ast.literal_eval(normalize)
-    normalize_kwargs = normalize if isinstance(normalize, dict) else ({} if normalize else None)
+    normalize_kwargs = parse_normalize(kwargs.pop("normalize", False))
     if "policy_kwargs" in kwargs:
         kwargs["policy_kwargs"] = parse_policy_kwargs(kwargs["policy_kwargs"])
     if isinstance(kwargs.get("train_freq"), list):

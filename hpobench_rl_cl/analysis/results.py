@@ -17,13 +17,14 @@ from typing import Any
 import pandas as pd
 
 from ..errors import UserError
+from ..protocol.common import HELD_OUT_PHASES
 from ..store.export import EXPORT_COLUMNS
 
-PHASES = {"tuning", "test", "evaluation", "evaluate"}
+PHASES = {"tuning", "user", *HELD_OUT_PHASES.values()}
 ROLES = {"tuning", "incumbent", "hand-tuned", "user", "published"}
 STATUSES = {"ok", "crashed"}
 FAMILIES = ("rl", "cl")
-SUMMARY_KEYS = ("study_id", "protocol", "scale", "optimizer", "hpo_seed", "incumbent", "test", "budget", "time")
+SUMMARY_KEYS = ("study_id", "protocol", "scale", "optimizer", "hpo_seed", "incumbent", "held_out", "budget", "time")
 
 
 @dataclass
@@ -64,7 +65,7 @@ def _check_row(path: Path, index: int, row: pd.Series) -> None:
         value = row[column]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             _fail(path, f"{where}: {column} {value!r} is not a finite number")
-    for column in ("seed", "budget_steps", "hpo_seed"):
+    for column in ("seed", "budget", "hpo_seed"):
         value = row[column]
         if not isinstance(value, (int, float)) or value != int(value):
             _fail(path, f"{where}: {column} {value!r} is not an integer")
@@ -87,7 +88,7 @@ def read_trials(path: Path) -> pd.DataFrame:
         _fail(path, f"missing column(s) {missing}")
     if frame.empty:
         _fail(path, "has no trials")
-    for column in ("score", "fidelity", "wall_s", "cpu_s", "seed", "budget_steps", "hpo_seed"):
+    for column in ("score", "fidelity", "wall_s", "cpu_s", "seed", "budget", "hpo_seed"):
         converted = pd.to_numeric(frame[column], errors="coerce")
         bad = frame.index[converted.isna()]
         if len(bad):

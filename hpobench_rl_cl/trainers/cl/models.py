@@ -7,8 +7,8 @@ from typing import Callable
 
 from torch import nn
 
-from ..registry import Registry
-from .cl_data import DatasetInfo
+from ...registry import Registry
+from .data import DatasetInfo
 
 CL_MODELS: Registry[Callable[[DatasetInfo], nn.Module]] = Registry("CL model", "hpobench_rl_cl.cl_models")
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from ..registry import Registry
+from ...registry import Registry
 
 SHARED_HYPERPARAMETERS = ("lr", "momentum", "weight_decay", "batch_size", "lr_schedule")
 

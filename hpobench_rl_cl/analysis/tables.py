@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..analysis import stats
-from .collect import Results, StudyRecord
+from ..protocol.common import HELD_OUT_PHASES
+from . import stats
+from .results import Results, StudyRecord
 
 HAND_TUNED = "hand-tuned"
 PUBLISHED = "published"  # a paper's own incumbents, retrained on our test seeds
-HELD_OUT = ("test", "evaluation")
+HELD_OUT = tuple(HELD_OUT_PHASES.values())
 
 
 @dataclass
@@ -63,22 +64,14 @@ class ProtocolView:
 
 
 def env_family(record: StudyRecord) -> str:
-    """RL: the gymnasium package an environment comes from (classic_control, box2d, mujoco, minigrid);
+    """RL: the registered environment family (classic_control, box2d, mujoco, minigrid, ...);
     CL: the tuning dataset's source."""
+    from ..trainers.rl.envs import family_name
+
     protocol = record.protocol
     if record.family == "cl":
         return str((protocol.get("tuning_data") or {}).get("source", "unknown"))
-    env_id = str(protocol.get("env_id", ""))
-    try:
-        from ..trainers.algorithms import register_env_families
-        import gymnasium
-
-        register_env_families()
-        entry = str(gymnasium.spec(env_id).entry_point)
-    except Exception:  # noqa: BLE001 - an environment unknown here still gets a row
-        return "unknown"
-    parts = entry.replace(":", ".").split(".")
-    return parts[2] if parts[:2] == ["gymnasium", "envs"] and len(parts) > 2 else parts[0]
+    return family_name(str(protocol.get("env_id", ""))) or "unknown"
 
 
 def _held_out(trials: pd.DataFrame, role: str) -> pd.DataFrame:
@@ -137,7 +130,7 @@ def protocol_views(results: Results) -> list[ProtocolView]:
         rows, points, incumbents = [], [], []
         hand = pd.concat([_held_out(s.trials, HAND_TUNED) for s in studies]).drop_duplicates("seed")
         if not hand.empty:
-            hand_tuning = pd.concat([s.trials[(s.trials["phase"] == "evaluate") & (s.trials["role"] == HAND_TUNED)]
+            hand_tuning = pd.concat([s.trials[(s.trials["phase"] == "user") & (s.trials["role"] == HAND_TUNED)]
                                      for s in studies])
             rows.append(_row(family, protocol_id, env, HAND_TUNED, hand["score"].to_numpy(),
                              tuning_score=float(hand_tuning["score"].mean()) if len(hand_tuning) else None,
@@ -172,7 +165,7 @@ def protocol_views(results: Results) -> list[ProtocolView]:
                 budget_given=float(np.mean([b["given_full_runs"] for b in budgets])),
                 budget_units=float(np.mean([b.get("tuning_units", 0) for b in budgets])),
                 budget_unit=str(budgets[0].get("unit", "")),
-                wall_s=float(np.mean([s["time"]["tuning_wall_s"] + s["time"]["test_wall_s"] for s in summaries])),
+                wall_s=float(np.mean([s["time"]["tuning_wall_s"] + s["time"]["held_out_wall_s"] for s in summaries])),
                 studies=len(tool_studies)))
             points += [{"method": tool, "seed": int(r.seed), "score": r.score} for r in test.itertuples()]
             incumbents += [{"study": s.study_id, "optimizer": tool, "hpo_seed": s.summary["hpo_seed"],

@@ -1,4 +1,4 @@
-"""Reproductions of the two papers' comparisons, at a chosen scale, as ordinary studies.
+"""The RL paper's comparison at a chosen scale, as ordinary studies.
 
 ``rl-paper`` (Eimer, Lindauer, Raileanu, ICML 2023; its SB3 part): PPO-Acrobot, DQN-MiniGrid and
 SAC-Pendulum; HPO tools random search, DEHB and SMAC; search spaces ``lr`` / ``small`` / ``full``
@@ -7,11 +7,7 @@ optimizer runs; each incumbent retrained on the test seeds. Beside them: the pap
 incumbents (``protocols/reference/how-to-autorl-incumbents.yaml``) and the rl-zoo3 hand-tuned
 configuration, trained on the same test seeds.
 
-``cl-paper`` (Cha & Cho, TMLR 2025): every strategy of the offline default (and of the CIFAR-100
-halves where the data is on disk), tuned on one dataset and evaluated on the other; strategies
-ranked in each phase, Kendall's tau between the rankings.
-
-Each reproduction writes a paper-shaped table to ``results/reproductions/`` (CSV and markdown);
+It writes a paper-shaped table to ``results/reproductions/`` (CSV and markdown);
 every study behind it is exported under ``results/rl`` or ``results/cl`` like any other, so the
 leaderboard shows them. Rerunning a reproduction resumes it.
 """
@@ -20,15 +16,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import yaml
 
-from .errors import UserError
-from .protocol.paths import PROTOCOL_ROOT
+from ..errors import UserError
+from ..protocol.common import shipped_file
+from ..runner.session import Session, expected_trials
+from ..store.export import export_study
+from .tables import write_table
 
-INCUMBENTS_FILE = PROTOCOL_ROOT / "reference" / "how-to-autorl-incumbents.yaml"
+INCUMBENTS_FILE = shipped_file("reference/how-to-autorl-incumbents.yaml")
 RL_PAPER_PROTOCOLS = {"ppo-acrobot": "ppo_acrobot", "dqn-minigrid": "dqn_minigrid", "sac-pendulum": "sac_pendulum"}
 PUBLISHED_ROLE = "published"
 
@@ -67,7 +66,7 @@ def published_incumbents(protocol: str, variants: tuple[str, ...], runs: int) ->
 
 
 def _settings(plan: RLPaperPlan, protocol: Any) -> list[tuple[str, Any]]:
-    from .protocol.spec import protocol_variant
+    from ..protocol.rl import protocol_variant
 
     settings = [(f"{space} space", protocol_variant(protocol, space=space)) for space in plan.spaces]
     settings += [(f"full space, {k} tuning seed{'s' if k > 1 else ''}", protocol_variant(protocol, tuning_seeds=k))
@@ -75,16 +74,14 @@ def _settings(plan: RLPaperPlan, protocol: Any) -> list[tuple[str, Any]]:
     return settings
 
 
-def _evaluate_published(session: Any, protocol: Any, name: str, entry: dict[str, Any], results: str | Path) -> None:
+def _train_published(session: Session, protocol: Any, name: str, entry: dict[str, Any], results: str | Path) -> None:
     """Train one published incumbent on the protocol's test seeds (its own study, role ``published``)."""
-    from .store.export import export_study
-
     # Each incumbent trains with the policy its file names (the paper's random-search DQN-MiniGrid
     # incumbents name MlpPolicy: SB3 then flattens the image observation).
     config = {**protocol.base_config, **entry["model_kwargs"], "policy": entry["policy"]}
     study_id = f"{protocol.name}-{protocol.scale}-paper-{name}"
     study = session.study(protocol, study_id, f"how-to-autorl {entry['tool']}", entry["hpo_run"], "auto")
-    study.test({PUBLISHED_ROLE: config}, protocol.seeds.test)
+    study.train_roles({PUBLISHED_ROLE: config}, protocol.held_out_seeds)
     export_study(session.store, study_id, results)
 
 
@@ -92,9 +89,7 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
                        results: str | Path = "results", progress: bool = True) -> pd.DataFrame:
     """Run the RL paper's grid at ``scale`` on one Dask cluster; returns (and writes) the
     paper-shaped table."""
-    from . import optimizers  # noqa: F401  (registers built-in tools)
-    from .api import _Session, expected_trials
-    from .protocol.spec import load_protocol
+    from ..protocol import load_protocol
 
     if scale not in RL_PAPER_PLANS:
         raise UserError(f"unknown reproduction scale {scale!r}; choose one of {', '.join(RL_PAPER_PLANS)}")
@@ -103,7 +98,7 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
     grid = [(setting, variant) for protocol in protocols.values() for setting, variant in _settings(plan, protocol)]
     total = expected_trials([v for _, v in grid]) * len(plan.optimizers) * plan.hpo_runs
     protocol_ids: dict[str, str] = {}
-    with _Session(store, workers, None, None, progress, total, f"rl-paper {scale}") as session:
+    with Session(store, workers=workers, progress=progress, total=total, label=f"rl-paper {scale}") as session:
         for setting, variant in grid:
             protocol_ids[f"{variant.name}@{variant.scale}"] = setting
             for optimizer in plan.optimizers:
@@ -113,7 +108,7 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
             # Beside the tools' full-space studies (the same protocol): the paper's own incumbents.
             protocol_ids.setdefault(f"{protocol.name}@{protocol.scale}", "full space")
             for incumbent, entry in published_incumbents(name, plan.published_variants, plan.published_runs).items():
-                _evaluate_published(session, protocol, incumbent, entry, results)
+                _train_published(session, protocol, incumbent, entry, results)
     table = rl_paper_table(results, protocol_ids)
     write_table(table, Path(results) / "reproductions" / f"rl-paper-{scale}", f"RL paper reproduction ({scale})")
     return table
@@ -121,8 +116,8 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
 
 def rl_paper_table(results: str | Path, settings: dict[str, str]) -> pd.DataFrame:
     """Method x setting: test IQM [95% CI], test mean, tuning score, gap, budget, number of runs."""
-    from .leaderboard.collect import collect
-    from .leaderboard.tables import protocol_views
+    from ..analysis.results import collect
+    from ..analysis.tables import protocol_views
 
     rows = []
     for view in protocol_views(collect(results)):
@@ -136,49 +131,3 @@ def rl_paper_table(results: str | Path, settings: dict[str, str]) -> pd.DataFram
                 "budget_full_runs": row.budget_full_runs, "runs": row.studies or len(row.scores),
             })
     return pd.DataFrame(rows)
-
-
-def write_table(table: pd.DataFrame, stem: Path, title: str) -> list[Path]:
-    """``stem.csv`` and ``stem.md`` (a markdown table, numbers to 2 decimals)."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(stem.with_suffix(".csv"), index=False)
-    shown = table.copy()
-    for column in shown.columns:
-        if pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
-    lines = [f"# {title}", "", "| " + " | ".join(shown.columns) + " |", "|" + " --- |" * len(shown.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    return [stem.with_suffix(".csv"), stem.with_suffix(".md")]
-
-
-CL_PAPER_SUITES = ("glyphs-halves", "cifar100-b0-10", "cifar100-half")
-
-
-def reproduce_cl_paper(scale: str = "quick", *, suites: Sequence[str] = CL_PAPER_SUITES, optimizer: str = "random",
-                       workers: int | None = None, store: str | Path = "runs", results: str | Path = "results",
-                       progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
-    """Every strategy of each CL protocol in ``suites`` (default: the offline glyphs and the
-    CIFAR-100 halves) tuned on one dataset and evaluated on the other, for the suites whose data is
-    here; returns the ranking table and the suites skipped (with why)."""
-    from .api import run_study
-    from .protocol.cl_spec import load_cl_suite
-    from .trainers.cl_data import missing_data
-
-    tables, skipped = [], []
-    for suite_name in suites:
-        suite = load_cl_suite(suite_name, scale)
-        first = next(iter(suite.strategies.values()))
-        missing = missing_data(first.tuning_data) or missing_data(first.evaluation_data)
-        if missing:
-            skipped.append(f"{suite_name}: {missing}")
-            continue
-        comparison = run_study(suite_name, scale=scale, optimizer=optimizer, workers=workers, store=store,
-                               results=results, progress=progress)
-        frame = pd.DataFrame(comparison["strategies"])
-        frame.insert(0, "suite", suite.name)
-        frame["kendall_tau"] = comparison["kendall_tau_tuning_vs_evaluation"]
-        tables.append(frame)
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    write_table(table, Path(results) / "reproductions" / f"cl-paper-{scale}", f"CL paper reproduction ({scale})")
-    return table, skipped

@@ -14,19 +14,19 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from .base import BACKENDS, TrainerBackend, TrainSpec, Trial, TrialResult, guarded_trial
+from ..base import TrainerBackend, Trial, TrialResult, guarded_trial, resolve_device
+from .spec import RLTrainSpec
 
 EVAL_SEED_OFFSET = 1_000_000
 
 
-def _make_envs(spec: TrainSpec, run_config: Any, seed: int):
+def _make_envs(spec: RLTrainSpec, run_config: Any, seed: int):
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize
 
-    from .algorithms import register_env_families
-    from .envs import wrapper_for
+    from .envs import make_registered, wrapper_for
 
-    register_env_families()
+    make_registered(spec.env_id)
     wrapper = wrapper_for(spec.env_id, run_config.wrapper_class)
 
     def make(n_envs: int, env_seed: int):
@@ -71,13 +71,13 @@ class CurveCallback(BaseCallback):
         return True
 
 
-def checkpoints(budget_steps: int, curve_points: int) -> list[int]:
+def checkpoints(budget: int, curve_points: int) -> list[int]:
     """Env steps at which the learning curve is measured (the last one is the final score)."""
     points = max(curve_points, 1)
-    return sorted({max(1, round(budget_steps * (i + 1) / points)) for i in range(points)})
+    return sorted({max(1, round(budget * (i + 1) / points)) for i in range(points)})
 
 
-def train_trial(spec: TrainSpec, trial: Trial) -> TrialResult:
+def train_trial(spec: RLTrainSpec, trial: Trial) -> TrialResult:
     """Train and evaluate one trial. Never raises: a failure is a ``crashed`` result with its error."""
     import torch
 
@@ -87,21 +87,22 @@ def train_trial(spec: TrainSpec, trial: Trial) -> TrialResult:
     torch.set_num_threads(1)  # measured faster than more threads for these small networks
 
     def body(curve: list[tuple[int, float]], notes: dict[str, Any]) -> float:
-        run_config = build_run_config(trial.config, default_policy=spec.policy, total_timesteps=trial.budget_steps)
+        run_config = build_run_config(trial.config, default_policy=spec.policy, total_timesteps=trial.budget)
         notes.update(run_config.notes)
         train_env, eval_env = _make_envs(spec, run_config, trial.seed)
         algorithm = ALGORITHMS.get(spec.algorithm)
         if run_config.action_noise:
             n_actions = int(np.prod(train_env.action_space.shape))
             run_config.algorithm_kwargs["action_noise"] = make_action_noise(run_config.action_noise, n_actions)
+        device = resolve_device(spec.device, prefer_gpu="Cnn" in run_config.policy)
         model = algorithm(
-            run_config.policy, train_env, seed=trial.seed, device=spec.device, verbose=0, **run_config.algorithm_kwargs
+            run_config.policy, train_env, seed=trial.seed, device=device, verbose=0, **run_config.algorithm_kwargs
         )
         evaluate = _evaluator(model, train_env, eval_env, spec.eval_episodes, trial.seed + EVAL_SEED_OFFSET)
         # One learn() call: splitting it at the checkpoints would restart SB3's progress-based
         # schedules (lin_ learning rates, DQN's exploration) at every checkpoint.
-        *early, final = checkpoints(trial.budget_steps, spec.curve_points)
-        model.learn(total_timesteps=trial.budget_steps, callback=CurveCallback(early, evaluate, curve))
+        *early, final = checkpoints(trial.budget, spec.curve_points)
+        model.learn(total_timesteps=trial.budget, callback=CurveCallback(early, evaluate, curve))
         curve.append((final, evaluate()))
         # Rollout-based algorithms round the budget up to whole rollouts (n_steps * n_envs).
         notes["trained_steps"] = int(model.num_timesteps)
@@ -112,9 +113,23 @@ def train_trial(spec: TrainSpec, trial: Trial) -> TrialResult:
     return guarded_trial(spec.worst_score, body)
 
 
-@BACKENDS.register("sb3")
 class SB3Backend(TrainerBackend):
-    """Each trial of the batch is its own Dask task, one per single-threaded worker."""
+    """One trial per call, on one single-threaded worker."""
 
-    def submit(self, client: Any, spec: TrainSpec, trials: Sequence[Trial]) -> list[Any]:
-        return [client.submit(train_trial, spec, trial, pure=False) for trial in trials]
+    def check_protocol(self, protocol: Any) -> None:
+        from .algorithms import check_sb3_protocol
+
+        check_sb3_protocol(protocol)
+
+    def check_config(self, protocol: Any, config: Any, where: str) -> None:
+        from .run_config import check_values
+
+        check_values(config, where)
+
+    def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
+        from .algorithms import accepted_hyperparameters
+
+        return set(accepted_hyperparameters(protocol.algorithm))
+
+    def train_batch(self, spec: RLTrainSpec, trials: Sequence[Trial]) -> list[TrialResult]:
+        return [train_trial(spec, trial) for trial in trials]

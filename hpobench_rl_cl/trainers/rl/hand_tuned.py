@@ -13,16 +13,20 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..errors import ProtocolError
+from ...errors import ProtocolError
 
 # rl-zoo3 keys that describe its own experiment, not the agent.
 _ZOO_EXPERIMENT_KEYS = ("n_timesteps",)
 
 
 def zoo_hyperparams_file(algorithm: str) -> Path:
-    import rl_zoo3
+    """rl-zoo3's file, found without importing rl_zoo3 (whose import loads SB3 and torch)."""
+    from importlib.util import find_spec
 
-    return Path(rl_zoo3.__file__).parent / "hyperparams" / f"{algorithm.lower()}.yml"
+    spec = find_spec("rl_zoo3")
+    if spec is None or not spec.submodule_search_locations:
+        raise ProtocolError("rl-zoo3 is not installed: it holds the hand-tuned configurations")
+    return Path(list(spec.submodule_search_locations)[0]) / "hyperparams" / f"{algorithm.lower()}.yml"
 
 
 def zoo_entry(algorithm: str, key: str) -> dict[str, Any]:

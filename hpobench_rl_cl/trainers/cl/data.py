@@ -25,8 +25,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import ProtocolError
-from ..registry import Registry
+from ...errors import ProtocolError, UserError
+from ...registry import Registry
 
 GLYPH_CHARACTERS = "ABCDEFGHKLMNPRSTUWXY" + "0123456789" + "ΓΔΘΛΞΠΣΦΨΩ"
 GLYPH_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf",
@@ -67,8 +67,14 @@ DatasetLoader = Callable[[dict[str, Any], Sequence[int]], tuple[LabelledImages, 
 
 @dataclass(frozen=True)
 class DataSource:
+    """A registered dataset: its facts, its loader, why it cannot be read here (None: it can; a
+    source that reads no files is always available) and, for a source that can download itself
+    (``download: true`` in its options), how."""
+
     info: Callable[[dict[str, Any]], DatasetInfo]
     load: DatasetLoader
+    missing: Callable[[dict[str, Any]], str | None] = lambda options: None
+    fetch: Callable[[dict[str, Any]], None] | None = None
 
 
 DATASETS: Registry[DataSource] = Registry("CL dataset", "hpobench_rl_cl.datasets")
@@ -186,17 +192,31 @@ def read_cifar100_split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]
     return np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(batch["fine_labels"])
 
 
+def _fetch_cifar100(options: dict[str, Any]) -> None:
+    from torchvision.datasets import CIFAR100
+
+    CIFAR100(str(_root(options, "cifar100")), train=True, download=True)
+
+
 def _load_cifar100(options: dict[str, Any], classes: Sequence[int]) -> tuple[LabelledImages, LabelledImages]:
     root = _root(options, "cifar100")
     if options.get("download", False) and not (root / "cifar-100-python" / "train").is_file():
-        from torchvision.datasets import CIFAR100
-
-        CIFAR100(str(root), train=True, download=True)
+        _fetch_cifar100(options)
     return (_select(*read_cifar100_split(root, "train"), classes),
             _select(*read_cifar100_split(root, "test"), classes))
 
 
-DATASETS.add("cifar100", DataSource(lambda _: DatasetInfo(3, 32, 100, 500), _load_cifar100))
+def _missing_cifar100(options: dict[str, Any]) -> str | None:
+    root = _root(options, "cifar100")
+    if (root / "cifar-100-python" / "train").is_file():
+        return None
+    return (f"no CIFAR-100 under {root} (looked for {root / 'cifar-100-python' / 'train'}): put torchvision's "
+            "cifar-100-python folder there (or point the protocol's root at one), or set download: true where a "
+            "network exists")
+
+
+DATASETS.add("cifar100", DataSource(lambda _: DatasetInfo(3, 32, 100, 500), _load_cifar100, _missing_cifar100,
+                                    _fetch_cifar100))
 
 
 # imagefolder -------------------------------------------------------------------------------------
@@ -240,10 +260,16 @@ class _ImagesOnly:
         return self.dataset[index][0]
 
 
+def _missing_imagefolder(options: dict[str, Any]) -> str | None:
+    train = _root(options, "imagefolder") / "train"
+    return None if train.is_dir() else f"no ImageFolder tree under {options.get('root')} (looked for {train})"
+
+
 DATASETS.add("imagefolder", DataSource(
     # ImageNet-100: about 1,300 training images per class.
     lambda options: DatasetInfo(3, int(options.get("image_size", 64)), len(imagefolder_classes(options)), 1300),
     _load_imagefolder,
+    _missing_imagefolder,
 ))
 
 
@@ -265,10 +291,19 @@ class DataSpec:
 
 def missing_data(spec: DataSpec) -> str | None:
     """Why a dataset cannot be read here without downloading it (None when it can)."""
-    if spec.source == "cifar100":
-        root = _root(spec.options, "cifar100")
-        if not (root / "cifar-100-python" / "train").is_file():
-            return f"no CIFAR-100 under {root} (run its protocol where a network exists to download it)"
-    if spec.source == "imagefolder" and not (_root(spec.options, "imagefolder") / "train").is_dir():
-        return f"no ImageFolder tree under {spec.options.get('root')}"
-    return None
+    return DATASETS.get(spec.source).missing(spec.options)
+
+
+def ensure_data(spec: DataSpec) -> None:
+    """Download a missing dataset whose options allow it; refuse, naming where it looked and how to
+    provide it, one that is still missing (before any trial, not inside every one)."""
+    missing = missing_data(spec)
+    source = DATASETS.get(spec.source)
+    if missing and spec.options.get("download", False) and source.fetch is not None:
+        try:
+            source.fetch(spec.options)
+        except Exception as error:  # noqa: BLE001 - no network, a full disk: the user has to act either way
+            raise UserError(f"{missing}; downloading it failed: {type(error).__name__}: {error}") from None
+        missing = missing_data(spec)
+    if missing:
+        raise UserError(missing)

@@ -14,36 +14,20 @@ every trial, so seeds vary the learner and not the scenario.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..analysis import cl_metrics
-from .base import BACKENDS, TrainerBackend, Trial, TrialResult, guarded_trial
-from .cl_data import DataSpec, LabelledImages
+from ...analysis import cl_metrics
+from ...errors import ProtocolError, UserError
+from ..base import TrainerBackend, Trial, TrialResult, guarded_trial, resolve_device
+from .data import LabelledImages
+from .spec import CLTrainSpec
 
 # Results are read from the evaluator, not logged, so Avalanche's "no loggers" notice is noise; its
 # own plugins call APIs it has deprecated, which is nothing for a user of this suite to act on.
 warnings.filterwarnings("ignore", message="No loggers specified", category=UserWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="avalanche")
-
-
-@dataclass(frozen=True)
-class CLTrainSpec:
-    """What every CL trial of one phase shares. It names only that phase's data."""
-
-    strategy: str
-    model: str
-    data: DataSpec
-    n_experiences: int
-    first_experience_classes: int | None
-    memory_size: int
-    class_order_seed: int
-    metric: str
-    eval_batch_size: int = 256
-    worst_score: float = 0.0
-    device: str = "cpu"
 
 
 class _ClassificationData:
@@ -75,12 +59,12 @@ def on_device_when_they_fit(datasets: Sequence[LabelledImages], device: str) -> 
     return True
 
 
-def scenario_for(spec: CLTrainSpec) -> tuple[Any, bool]:
+def scenario_for(spec: CLTrainSpec, device: str) -> tuple[Any, bool]:
     """The class-incremental scenario of the spec's data, and whether its images sit on the GPU."""
     from avalanche.benchmarks import nc_benchmark
 
     train, test = spec.data.load()
-    on_gpu = on_device_when_they_fit((train, test), spec.device)
+    on_gpu = on_device_when_they_fit((train, test), device)
     per_exp = {0: spec.first_experience_classes} if spec.first_experience_classes else None
     return nc_benchmark(
         _ClassificationData(train), _ClassificationData(test), n_experiences=spec.n_experiences, task_labels=False,
@@ -97,7 +81,8 @@ def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
     """Train a strategy through the scenario and score it. Never raises (failures are ``crashed``)."""
     import torch
 
-    if spec.device == "cpu":
+    device = resolve_device(spec.device, prefer_gpu=True)
+    if device == "cpu":
         torch.set_num_threads(1)
 
     def body(curve: list[tuple[int, float]], notes: dict[str, Any]) -> float:
@@ -105,11 +90,11 @@ def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
         from avalanche.training.determinism.rng_manager import RNGManager
         from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
 
-        from .cl_models import CL_MODELS
-        from .cl_strategies import STRATEGIES, StrategyContext
+        from .models import CL_MODELS
+        from .strategies import STRATEGIES, StrategyContext
 
         config = trial.config
-        scenario, data_on_gpu = scenario_for(spec)
+        scenario, data_on_gpu = scenario_for(spec, device)
         # After the scenario: Avalanche seeds torch's global generator with the class-order seed.
         RNGManager.set_random_seeds(trial.seed)
         model = CL_MODELS.get(spec.model)(spec.data.info())
@@ -117,11 +102,11 @@ def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
                                     weight_decay=config.get("weight_decay", 0.0))
         plugins = []
         if config.get("lr_schedule", "constant") == "cosine":
-            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=trial.budget_steps)
+            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=trial.budget)
             plugins.append(LRSchedulerPlugin(cosine, reset_scheduler=True, reset_lr=True))
         common = {
-            "train_mb_size": int(config["batch_size"]), "train_epochs": trial.budget_steps,
-            "eval_mb_size": spec.eval_batch_size, "device": spec.device, "plugins": plugins,
+            "train_mb_size": int(config["batch_size"]), "train_epochs": trial.budget,
+            "eval_mb_size": spec.eval_batch_size, "device": device, "plugins": plugins,
             "evaluator": EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
         }
         context = StrategyContext(spec.memory_size, spec.n_experiences, int(config["batch_size"]))
@@ -142,15 +127,44 @@ def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
     return guarded_trial(spec.worst_score, body)
 
 
-@BACKENDS.register("avalanche")
 class AvalancheBackend(TrainerBackend):
-    """Each trial is its own Dask task. On a GPU, run several workers: they share the device
-    (measured on an H200: 4 concurrent trials gave 3.0x one trial's throughput). On a cluster whose
-    GPU workers declare a ``GPU`` resource (``dask worker ... --resources GPU=4``: four trials at
-    once), CUDA trials go to those workers only, one unit each."""
+    """One trial per call. On a GPU, run several workers: they share the device (measured on an
+    H200: 4 concurrent trials gave 3.0x one trial's throughput). On a cluster whose GPU workers
+    declare a ``GPU`` resource (``dask worker ... --resources GPU=4``: four trials at once), trials
+    that may use CUDA go to those workers only, one unit each."""
 
-    def submit(self, client: Any, spec: CLTrainSpec, trials: Sequence[Trial]) -> list[Any]:
-        workers = client.scheduler_info().get("workers", {}).values()
-        gpu_resources = spec.device.startswith("cuda") and any("GPU" in w.get("resources", {}) for w in workers)
-        resources = {"resources": {"GPU": 1}} if gpu_resources else {}
-        return [client.submit(train_cl_trial, spec, trial, pure=False, **resources) for trial in trials]
+    def check_protocol(self, protocol: Any) -> None:
+        from .models import CL_MODELS
+        from .strategies import accepted_hyperparameters
+
+        where = f"{protocol.source_path}: strategy {protocol.strategy!r}"
+        try:
+            CL_MODELS.get(protocol.model)
+            accepted = accepted_hyperparameters(protocol.strategy)
+        except UserError as error:
+            raise ProtocolError(f"{where}: {error}") from None
+        names = set(protocol.search_space().keys()) | set(protocol.hand_tuned["config"])
+        if accepted is not None and names - accepted:
+            raise ProtocolError(f"{where}: unknown hyperparameter(s) {sorted(names - accepted)} "
+                                f"(it takes {', '.join(sorted(accepted))})")
+
+    def check_ready(self, protocol: Any) -> None:
+        from .data import ensure_data
+
+        for phase, data in (("tuning_data", protocol.tuning_data), ("evaluation_data", protocol.evaluation_data)):
+            try:
+                ensure_data(data)
+            except UserError as error:
+                raise UserError(f"{protocol.source_path}: {phase}: {error}") from None
+
+    def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
+        from .strategies import accepted_hyperparameters
+
+        return accepted_hyperparameters(protocol.strategy)
+
+    def resources(self, spec: CLTrainSpec, workers: Sequence[Any]) -> dict[str, float]:
+        may_use_gpu = spec.device in ("auto", "cuda")
+        return {"GPU": 1} if may_use_gpu and any("GPU" in w.get("resources", {}) for w in workers) else {}
+
+    def train_batch(self, spec: CLTrainSpec, trials: Sequence[Trial]) -> list[TrialResult]:
+        return [train_cl_trial(spec, trial) for trial in trials]

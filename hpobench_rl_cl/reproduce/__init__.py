@@ -1,0 +1,9 @@
+"""Reproductions of the two papers' comparisons, at a chosen scale, as ordinary studies: every study
+behind a table is exported under ``results/rl`` or ``results/cl`` like any other, so the leaderboard
+shows them; rerunning a reproduction resumes it."""
+
+from .cl_paper import CL_PAPER_SUITES, reproduce_cl_paper
+from .rl_paper import INCUMBENTS_FILE, RL_PAPER_PLANS, RL_PAPER_PROTOCOLS, published_incumbents, reproduce_rl_paper
+
+__all__ = ["CL_PAPER_SUITES", "INCUMBENTS_FILE", "RL_PAPER_PLANS", "RL_PAPER_PROTOCOLS", "published_incumbents",
+           "reproduce_cl_paper", "reproduce_rl_paper"]

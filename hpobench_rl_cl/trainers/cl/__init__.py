@@ -1,0 +1,1 @@
+"""CL trainers: the Avalanche backend, datasets, models, strategies."""

@@ -1,0 +1,168 @@
+"""The runner's logic against the closed-form backend: milliseconds per test, nothing trains."""
+
+from __future__ import annotations
+
+import pytest
+from closed_form import PROTOCOL, ClosedFormBackend, score
+
+from hpobench_rl_cl import api
+from hpobench_rl_cl.errors import BackendError, SealError, UserError
+from hpobench_rl_cl.optimizers import OPTIMIZERS, Optimizer, Proposal
+from hpobench_rl_cl.protocol import read_protocol
+from hpobench_rl_cl.runner.session import Session
+from hpobench_rl_cl.store.sqlite_store import ResultStore
+from hpobench_rl_cl.trainers.base import BACKENDS
+
+BACKENDS.add("closed-form", ClosedFormBackend)
+
+
+class LowFidelityOnly(Optimizer):
+    """Asks a quarter-run of a fixed sequence of learning rates, forever: it never asks a full run."""
+
+    multi_fidelity = True
+
+    def __init__(self, space, *, seed, budget) -> None:
+        super().__init__(space, seed=seed, budget=budget)
+        self.asked = 0
+
+    def ask(self) -> Proposal:
+        self.asked += 1
+        return Proposal({"learning_rate": (0.1 * self.asked) % 1.0, "width": 16}, fidelity=0.25)
+
+    def tell(self, proposal: Proposal, score: float) -> None:
+        """Learns nothing."""
+
+
+class NothingToAsk(Optimizer):
+    def ask(self) -> None:
+        return None
+
+    def tell(self, proposal: Proposal, score: float) -> None:
+        """Never called."""
+
+
+OPTIMIZERS.add("low-fidelity-only", LowFidelityOnly)
+OPTIMIZERS.add("nothing-to-ask", NothingToAsk)
+
+
+@pytest.fixture
+def protocol_file(tmp_path):
+    ClosedFormBackend.calls = []
+    ClosedFormBackend.results_per_call = None
+    ClosedFormBackend.crash = False
+    path = tmp_path / "closed-form.yaml"
+    path.write_text(PROTOCOL)
+    return str(path)
+
+
+def _run(protocol_file, tmp_path, optimizer="random", **changes):
+    if changes:
+        text = open(protocol_file).read()
+        for key, value in changes.items():
+            text = text.replace(f"{key}: ", f"{key}: {value} #", 1)
+        open(protocol_file, "w").write(text)
+    return api.run_study(protocol_file, scale="paper", optimizer=optimizer, workers=1, store=tmp_path / "runs",
+                         results=tmp_path / "results", progress=False)
+
+
+def _trials(summary, tmp_path):
+    return api.show_study(summary["study_id"], tmp_path / "runs")["trials"]
+
+
+def test_budget_is_never_exceeded_and_every_configuration_trains_on_every_tuning_seed(protocol_file, tmp_path):
+    summary = _run(protocol_file, tmp_path, budget_full_runs=3.5)
+    tuning = [t for t in _trials(summary, tmp_path) if t["phase"] == "tuning"]
+    assert summary["budget"]["used_full_runs"] == 3 and summary["budget"]["configurations"] == 3
+    assert len(tuning) == 3 * 2 and {t["seed"] for t in tuning} == {0, 1}
+
+
+def test_incumbent_is_the_best_mean_tuning_score_at_full_fidelity(protocol_file, tmp_path):
+    summary = _run(protocol_file, tmp_path)
+    tuning = [t for t in _trials(summary, tmp_path) if t["phase"] == "tuning"]
+    by_config: dict[str, list[float]] = {}
+    for t in tuning:
+        by_config.setdefault(t["config_hash"], []).append(t["score"])
+    best = max(by_config, key=lambda c: sum(by_config[c]) / len(by_config[c]))
+    assert summary["incumbent"]["config_hash"] == best
+    expected = [score(summary["incumbent"]["config"], seed, 1000) for seed in (5, 6, 7)]
+    assert summary["held_out"]["incumbent"]["scores"] == pytest.approx(expected)
+
+
+def test_reserve_and_promotion_when_a_tool_never_asks_a_full_run(protocol_file, tmp_path):
+    summary = _run(protocol_file, tmp_path, optimizer="low-fidelity-only")
+    trials = _trials(summary, tmp_path)
+    low = [t for t in trials if t["phase"] == "tuning" and t["fidelity"] < 1]
+    full = [t for t in trials if t["phase"] == "tuning" and t["fidelity"] == 1]
+    # 4 full runs: one stays in reserve, so the tool gets 3 / 0.25 = 12 quarter-runs.
+    assert len({t["config_hash"] for t in low}) == 12
+    assert len(full) == 2, "the reserve trains one configuration at full fidelity on both tuning seeds"
+    best_low = max(low, key=lambda t: t["score"])
+    assert full[0]["config_hash"] == best_low["config_hash"] == summary["incumbent"]["config_hash"]
+    assert summary["budget"]["used_full_runs"] == 4
+
+
+def test_a_tool_that_proposes_nothing_is_an_error(protocol_file, tmp_path):
+    with pytest.raises(RuntimeError, match="proposed no configuration"):
+        _run(protocol_file, tmp_path, optimizer="nothing-to-ask")
+
+
+def test_a_study_whose_tuning_trials_all_crashed_ends_with_the_first_crash_not_an_incumbent(protocol_file, tmp_path):
+    ClosedFormBackend.crash = True
+    with pytest.raises(UserError, match="every tuning trial crashed, so there is no incumbent; the first: ValueError: "
+                                        "no such width$"):
+        _run(protocol_file, tmp_path)
+
+
+def test_trials_are_grouped_by_the_backend_key_and_cut_to_its_batch_size(protocol_file, tmp_path):
+    _run(protocol_file, tmp_path, budget_full_runs=8)
+    calls = ClosedFormBackend.calls
+    assert all(1 <= len(call) <= ClosedFormBackend.max_batch for call in calls)
+    assert all(len({t.config["width"] for t in call}) == 1 for call in calls)
+    # One worker with batches of 4 and two tuning seeds: the tool is asked for two configurations
+    # at a time, and two of the same width share one call.
+    assert any(len({t.config_hash for t in call}) == 2 for call in calls)
+
+
+def test_a_backend_returning_the_wrong_number_of_results_is_an_error_naming_it(protocol_file, tmp_path):
+    ClosedFormBackend.results_per_call = 1
+    with pytest.raises(BackendError, match=r"backend .closed-form. returned 1 results for a batch of [2-4] trials"):
+        _run(protocol_file, tmp_path)
+
+
+def test_held_out_seeds_are_sealed_for_every_other_configuration(protocol_file, tmp_path):
+    summary = _run(protocol_file, tmp_path)
+    protocol = read_protocol(protocol_file, "paper")
+    with Session(tmp_path / "runs", workers=1, progress=False) as session:
+        study = session.study(protocol, summary["study_id"], "random", 0, "cpu")
+        with pytest.raises(SealError, match="selecting on the test set"):
+            study.train_roles({"incumbent": {"learning_rate": 0.9, "width": 32}}, (5,))
+        audit = study.train_roles({"incumbent": {"learning_rate": 0.9, "width": 32}}, (5,), audit=True)
+    assert audit["incumbent"][5].score == pytest.approx(score({"learning_rate": 0.9}, 5, 1000))
+
+
+def test_an_interrupted_study_resumes_to_the_uninterrupted_result_without_retraining(protocol_file, tmp_path):
+    uninterrupted = _run(protocol_file, tmp_path / "a")
+    calls = len(ClosedFormBackend.calls)
+
+    class Interrupted(Exception):
+        pass
+
+    original = ClosedFormBackend.train_batch
+
+    def stop_after_three(self, spec, trials):
+        if len(type(self).calls) == calls + 3:
+            raise Interrupted
+        return original(self, spec, trials)
+
+    ClosedFormBackend.train_batch = stop_after_three
+    try:
+        with pytest.raises(Interrupted):
+            _run(protocol_file, tmp_path / "b")
+    finally:
+        ClosedFormBackend.train_batch = original
+    stored = len(ResultStore(tmp_path / "b" / "runs").trials())
+    before_resume = len(ClosedFormBackend.calls)
+    resumed = _run(protocol_file, tmp_path / "b")
+    retrained = sum(len(call) for call in ClosedFormBackend.calls[before_resume:])
+    assert resumed == {**uninterrupted, "time": resumed["time"]}
+    assert stored + retrained == len(ResultStore(tmp_path / "b" / "runs").trials())
