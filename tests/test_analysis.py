@@ -23,12 +23,6 @@ def test_probability_of_improvement_counts_pairs():
     assert stats.probability_of_improvement(x, y) == pytest.approx(wins / 6)
 
 
-def test_performance_profile_is_the_fraction_above_each_threshold():
-    scores = np.array([[0.2], [0.5], [0.9], [1.3]])
-    thresholds = np.array([0.0, 0.4, 1.0, 2.0])
-    assert stats.performance_profile(scores, thresholds).tolist() == pytest.approx([1.0, 0.75, 0.25, 0.0])
-
-
 def test_aggregates_point_estimates_and_intervals():
     rng = np.random.default_rng(1)
     scores = rng.normal(size=(12, 3))

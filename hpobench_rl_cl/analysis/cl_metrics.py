@@ -15,8 +15,6 @@ from scipy.stats import kendalltau
 
 from .stats import ranks
 
-METRICS = ("final_accuracy", "average_incremental_accuracy", "forgetting", "backward_transfer")
-
 
 def _checked(matrix: Sequence[Sequence[float]]) -> np.ndarray:
     R = np.asarray(matrix, dtype=float)

@@ -48,12 +48,6 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
     return float(metrics.probability_of_improvement(np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
 
 
-def performance_profile(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Fraction of runs (over all tasks) whose score exceeds each threshold."""
-    profile, _ = library.create_performance_profile({"m": np.asarray(scores, dtype=float)}, np.asarray(thresholds))
-    return np.asarray(profile["m"], dtype=float)
-
-
 def bootstrap_ci(values_a: np.ndarray, values_b: np.ndarray, statistic, *, reps: int = 2000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float, float]:
     """Point estimate and percentile-bootstrap CI of ``statistic(a, b)``, resampling a and b apart."""
