@@ -109,7 +109,7 @@ BAD_INPUTS = [
     ("algorithm: PPO", "algorithm: NOPE", "unknown RL algorithm 'NOPE'"),
     ("n_epochs: {type", "n_epoch_typo: {type", "unknown hyperparameter 'n_epoch_typo'"),
     ("n_steps: 64,", "n_steps: 64, learning_rate: 5.0,", "lies outside its search range"),
-    ("budget_full_runs: 3", "budget_full_runs: 0.5", "smaller than one trial"),
+    ("budget_full_runs: 3", "budget_full_runs: 0.5", "budget_full_runs must be from 1"),
     ("name: tiny-cartpole", "name: [unclosed", "malformed YAML"),
     ("policy: MlpPolicy", "policy: MlpPolicy\nsurprise: 1", "unknown key 'surprise'"),
 ]

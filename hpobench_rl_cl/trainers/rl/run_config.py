@@ -90,8 +90,9 @@ _RULES: dict[str, tuple[str, float, float, bool]] = {
     **{key: ("float", 0.0, 1.0, False) for key in ("gamma", "gae_lambda", "tau")},
     **{key: ("float", 0.0, 1.0, True) for key in ("exploration_fraction", "exploration_initial_eps",
                                                   "exploration_final_eps")},
-    **{key: ("float", 0.0, math.inf, False) for key in ("learning_rate", "max_grad_norm", "clip_range")},
-    **{key: ("float", 0.0, math.inf, True) for key in ("vf_coef", "noise_std")},
+    "learning_rate": ("float", 0.0, math.inf, False),
+    # The RL paper's PPO space starts clip_range and max_grad_norm at 0 (no update): legal, if useless.
+    **{key: ("float", 0.0, math.inf, True) for key in ("clip_range", "max_grad_norm", "vf_coef", "noise_std")},
 }
 
 
