@@ -19,7 +19,7 @@ STORE, RESULTS = "benchmarks/runs", "benchmarks/runs/results"
 
 
 def steps_to_reach(trials: list[dict], target: float) -> tuple[int | None, int]:
-    """(env steps spent when the target is first reached or None, env steps spent in all)."""
+    """(env steps trained when the target is first reached or None, env steps trained in all)."""
     by_evaluation: dict[int, list[dict]] = defaultdict(list)
     for trial in trials:
         if trial["phase"] == "tuning":
@@ -27,7 +27,7 @@ def steps_to_reach(trials: list[dict], target: float) -> tuple[int | None, int]:
     spent, reached = 0, None
     for index in sorted(by_evaluation):
         group = by_evaluation[index]
-        spent += sum(t["budget"] for t in group)
+        spent += sum(t["trained"] if t["trained"] is not None else t["budget"] for t in group)
         if reached is None and sum(t["score"] for t in group) / len(group) >= target:
             reached = spent
     return reached, spent

@@ -166,6 +166,7 @@ def show_study(study_id: str, store: str | Path = DEFAULT_STORE_DIR) -> dict[str
     result_store = ResultStore(store)
     try:
         study = result_store.study(study_id)
+        result_store.verify(study_id)
         return {
             "study": {k: v for k, v in study.items() if not k.endswith("_json")},
             "summary": json.loads(study["summary_json"]) if study["summary_json"] else None,

@@ -43,7 +43,9 @@ def print_summary(summary: dict[str, Any]) -> None:
         return
     held_out_scores, budget = summary["held_out"], summary["budget"]
     held_out = summary["held_out_phase"]
-    print(f"\nstudy {summary['study_id']}  (protocol hash {summary['protocol_hash']})")
+    status = summary.get("protocol_status", "official")
+    label = "" if status == "official" else "; MODIFIED protocol: not the official benchmark of that name"
+    print(f"\nstudy {summary['study_id']}  (protocol hash {summary['protocol_hash']}{label})")
     print(f"{'on the ' + held_out + ' seeds':<22}{'mean':>9}{'IQM':>10}{'std':>10}   tuning score")
     for role in ("hand-tuned", "incumbent"):
         tuning = f"{summary['incumbent']['tuning_score']:.2f}" if role == "incumbent" else "-"
@@ -52,7 +54,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"budget used: {budget['used_full_runs']:g} of {budget['given_full_runs']:g} full-run equivalents, "
           f"{budget['configurations']} configurations, {budget['tuning_units']:,} tuning {budget['unit'].replace('_', ' ')}, "
           f"{budget['crashed_trials']} crashed trials")
-    print(f"hand-tuned source: {summary['hand_tuned']['source']}")
+    declared = " (user-declared)" if summary["hand_tuned"].get("declared_by") == "user" else ""
+    print(f"hand-tuned source: {summary['hand_tuned']['source']}{declared}")
 
 
 def print_comparison(comparison: dict[str, Any]) -> None:
@@ -119,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--store", default="runs", help="result store holding the study (default: runs)")
     audit.add_argument("--out", help="output folder (default: beside the input)")
     audit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the held-out split")
+    verify = commands.add_parser("verify", help="retrain a sample of a study's trials and compare the scores")
+    verify.add_argument("target", help="study id (in --store), or an exported study CSV (results/rl/STUDY.csv)")
+    verify.add_argument("--sample", type=int, default=3, help="trials per phase, drawn at random (default: 3)")
+    verify.add_argument("--seed", type=int, default=0, help="seed of the draw (default: 0)")
+    verify.add_argument("--store", default="runs", help="result store holding the study (default: runs)")
+    verify.add_argument("--protocol", help="the study's protocol file, when it is not a shipped protocol")
+    verify.add_argument("--device", default="auto", help="auto | cpu | cuda")
     reproduce = commands.add_parser("reproduce", help="the RL or CL paper's comparison at a scale")
     reproduce.add_argument("paper", choices=["rl-paper", "cl-paper"])
     reproduce.add_argument("--scale", default="quick", help="smoke | quick | paper (default: quick)")
@@ -225,8 +235,26 @@ def _train(args: argparse.Namespace) -> None:
           f"IQM {outcome['iqm']:.2f}, std {outcome['std']:.2f}; per seed {outcome['scores']}")
 
 
+def _verify(args: argparse.Namespace) -> None:
+    from .runner.verify import verify
+
+    report = verify(args.target, store=args.store, sample=args.sample, seed=args.seed, protocol_file=args.protocol,
+                    device=args.device)
+    print(f"{'phase':<11}{'role':<11}{'seed':>6}{'stored':>12}{'new':>12}  result")
+    for row in report["trials"]:
+        if row["identical"]:
+            outcome = "identical"
+        else:
+            hardware = {True: "other hardware", False: "same hardware", None: "stored hardware unknown"}
+            data = "other data" if row["data_differs"] else "same data"
+            outcome = f"differs by {row['difference']:+.6g} ({hardware[row['hardware_differs']]}, {data})"
+        print(f"{row['phase']:<11}{row['role']:<11}{row['seed']:>6}{row['stored']:>12.4f}{row['new']:>12.4f}  {outcome}")
+    same = sum(r["identical"] for r in report["trials"])
+    print(f"{report['study_id']}: {same} of {len(report['trials'])} retrained trials identical")
+
+
 _COMMANDS = {"run": _run, "list": _list, "show": _show, "train": _train, "audit": _audit,
-             "leaderboard": _leaderboard, "reproduce": _reproduce}
+             "leaderboard": _leaderboard, "reproduce": _reproduce, "verify": _verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

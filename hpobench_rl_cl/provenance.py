@@ -1,7 +1,9 @@
-"""Where and with what a result was produced."""
+"""Where and with what a result was produced: enough to tell, when a result does not reproduce,
+whether the hardware or the software stack differs (the reproducibility contract in the README)."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -10,9 +12,14 @@ from pathlib import Path
 from typing import Any
 
 _PACKAGES = (
-    "hpobench-rl-cl", "torch", "stable-baselines3", "gymnasium", "rl-zoo3", "ConfigSpace", "smac", "dehb",
-    "optuna", "avalanche-lib", "dask", "distributed", "numpy", "pandas",
+    "hpobench-rl-cl", "torch", "torchvision", "stable-baselines3", "gymnasium", "rl-zoo3", "ConfigSpace", "smac",
+    "dehb", "optuna", "avalanche-lib", "dask", "distributed", "numpy", "scipy", "pandas", "matplotlib", "jax", "jaxlib",
 )
+#: Vector instructions that change which math kernels run (and so the last bits of a result).
+_CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
+#: Environment variables that change thread counts or kernel choice in the math libraries.
+_MATH_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+             "MKL_CBWR", "XLA_FLAGS", "CUBLAS_WORKSPACE_CONFIG")
 
 
 def package_versions() -> dict[str, str]:
@@ -39,23 +46,42 @@ def git_commit() -> str:
         return "unknown"
 
 
-def gpu_name() -> str | None:
-    """The first NVIDIA GPU's name, asked of ``nvidia-smi`` (no CUDA library is loaded for it)."""
+def gpu() -> dict[str, str] | None:
+    """The first NVIDIA GPU's model and driver, asked of ``nvidia-smi`` (no CUDA library is loaded)."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.splitlines()[0].strip() if out.returncode == 0 and out.stdout.strip() else None
+    if out.returncode != 0 or not out.stdout.strip():
+        return None
+    model, _, driver = out.stdout.splitlines()[0].partition(",")
+    return {"model": model.strip(), "driver": driver.strip()}
+
+
+def cpu() -> dict[str, Any]:
+    """The CPU model, its vector-instruction flags that matter for math kernels, and the core count."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    return {"model": model, "flags": sorted(flags & set(_CPU_FLAGS)), "cores": os.cpu_count()}
+
+
+def machine() -> dict[str, Any]:
+    """What a trial's numbers depend on besides the code: hardware and math-library settings."""
+    return {"host": platform.node(), "platform": platform.platform(), "cpu": cpu(), "gpu": gpu(),
+            "math_env": {k: os.environ[k] for k in _MATH_ENV if k in os.environ}}
 
 
 def collect() -> dict[str, Any]:
-    return {
-        "suite_commit": git_commit(),
-        "packages": package_versions(),
-        "python": sys.version.split()[0],
-        "host": platform.node(),
-        "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
-        "gpu": gpu_name(),
-    }
+    """A study's provenance, taken in the driver (light: it loads no training library)."""
+    return {"suite_commit": git_commit(), "packages": package_versions(), "python": sys.version.split()[0],
+            **machine()}

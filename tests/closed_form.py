@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from hpobench_rl_cl.provenance import machine
 from hpobench_rl_cl.trainers.base import TrainerBackend, Trial, TrialResult
 
 PROTOCOL = """\
@@ -50,5 +51,5 @@ class ClosedFormBackend(TrainerBackend):
             return [TrialResult(-100.0, "crashed", [], 0.0, 0.0, error="ValueError: no such width\nTraceback ...")
                     for _ in trials]
         results = [TrialResult(score(t.config, t.seed, t.budget), "ok", [(t.budget, score(t.config, t.seed, t.budget))],
-                               0.0, 0.0) for t in trials]
+                               0.0, 0.0, host=machine()) for t in trials]
         return results[: self.results_per_call] if self.results_per_call is not None else results

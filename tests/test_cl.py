@@ -231,6 +231,30 @@ def test_imagefolder_loader_and_disjointness_by_class_folder(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("how", ["symlinked", "copied"])
+def test_evaluation_images_shared_with_the_tuning_data_are_refused_whatever_the_folder_names(tmp_path, how):
+    import shutil
+
+    _image_tree(tmp_path / "a", ["n01", "n02", "n03", "n04"])
+    for split in ("train", "val"):
+        (tmp_path / "b" / split).mkdir(parents=True)
+        for mine, theirs in (("m1", "n03"), ("m2", "n04")):
+            source, target = tmp_path / "a" / split / theirs, tmp_path / "b" / split / mine
+            target.symlink_to(source, target_is_directory=True) if how == "symlinked" else shutil.copytree(source, target)
+    protocol = _write_protocol(
+        tmp_path, model="mlp",
+        tuning_data={"source": "imagefolder", "root": str(tmp_path / "a"), "classes": ["n03", "n04"], "image_size": 16},
+        evaluation_data={"source": "imagefolder", "root": str(tmp_path / "b"), "classes": ["m1", "m2"],
+                         "image_size": 16},
+    )
+    load_cl_suite(protocol, "paper")  # the folder names are disjoint ...
+    with pytest.raises(ProtocolError, match=r"evaluation_data shares 8 image\(s\) with tuning_data \(e.g. imagefolder"):
+        api.run_study(protocol, scale="paper", workers=1, store=tmp_path / "runs", results=tmp_path / "results",
+                      progress=False)  # ... the images are not, and nothing trains
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
 def test_multi_fidelity_tools_train_fewer_epochs_and_refuse_a_single_level(workdir, capsys):
     comparison = api.run_study(TINY_CL, scale="smoke", optimizer="dehb", workers=1, store=workdir["store"],
                                results=workdir["results"], progress=False)

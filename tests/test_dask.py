@@ -7,6 +7,7 @@ import pytest
 from distributed import LocalCluster
 
 from hpobench_rl_cl import api
+from hpobench_rl_cl.errors import UserError
 
 pytestmark = pytest.mark.slow
 
@@ -51,9 +52,14 @@ def test_worker_death_is_retried_once_then_stored_as_crashed(deaths, status, tin
     protocol.write_text(Path(tiny_protocol).read_text()
                         .replace("algorithm: PPO", "algorithm: dying_algorithm:DiesOnWorkers")
                         .replace("{source: rl-zoo3, key: CartPole-v1}", "{source: SB3 defaults, config: {}}"))
-    outcome = api.train_config(str(protocol), {"learning_rate": 1e-3, "n_epochs": 1}, scale="smoke", seeds=[0],
-                               workers=2, store=tmp_path / "runs", results=tmp_path / "results", progress=False)
-    trials = api.show_study(outcome["study_id"], tmp_path / "runs")["trials"]
+    train = dict(scale="smoke", seeds=[0], workers=2, store=tmp_path / "runs", results=tmp_path / "results",
+                 progress=False)
+    if status == "ok":
+        api.train_config(str(protocol), {"learning_rate": 1e-3, "n_epochs": 1}, **train)
+    else:
+        with pytest.raises(UserError, match="every trial crashed; the first: worker died twice while training"):
+            api.train_config(str(protocol), {"learning_rate": 1e-3, "n_epochs": 1}, **train)
+    trials = api.show_study("tiny-cartpole-smoke-user", tmp_path / "runs")["trials"]
     assert [t["status"] for t in trials] == [status]
     assert int((tmp_path / "deaths").read_text()) == deaths
     if status == "crashed":

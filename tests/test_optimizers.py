@@ -48,7 +48,12 @@ def test_tool_runs_a_study_within_budget_and_tests_a_full_fidelity_incumbent(too
     trials = api.show_study(summary["study_id"], tmp_path / "runs")["trials"]
     tuning = [t for t in trials if t["phase"] == "tuning"]
     assert {t["seed"] for t in tuning} == set(protocol.tuning_seeds)
-    assert sum(t["fidelity"] for t in tuning) / len(protocol.tuning_seeds) == pytest.approx(summary["budget"]["used_full_runs"])
+    # Charged what was trained: PPO trains whole rollouts of n_steps (64), so a low fidelity costs more
+    # than its nominal fraction; a full run (256 steps) costs one full-run equivalent.
+    assert all(t["trained"] == -(-t["budget"] // 64) * 64 for t in tuning)
+    charged = sum(t["trained"] for t in tuning) / (protocol.total_timesteps * len(protocol.tuning_seeds))
+    assert charged == pytest.approx(summary["budget"]["used_full_runs"])
+    assert summary["budget"]["tuning_units"] == sum(t["trained"] for t in tuning)
     incumbent = summary["incumbent"]["config_hash"]
     incumbent_tuning = [t for t in tuning if t["config_hash"] == incumbent and t["fidelity"] == 1.0]
     assert {t["seed"] for t in incumbent_tuning} == set(protocol.tuning_seeds), "incumbent scored at full fidelity"

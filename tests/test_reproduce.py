@@ -11,7 +11,8 @@ from hpobench_rl_cl.errors import ProtocolError
 from hpobench_rl_cl.trainers.base import BACKENDS
 from hpobench_rl_cl.leaderboard import build
 from hpobench_rl_cl.protocol.rl import load_protocol, protocol_variant
-from hpobench_rl_cl.reproduce import INCUMBENTS_FILE, RL_PAPER_PROTOCOLS, reproduce_cl_paper
+from hpobench_rl_cl.protocol.published import INCUMBENTS_FILE, RL_PAPER_PROTOCOLS
+from hpobench_rl_cl.reproduce import reproduce_cl_paper
 
 from conftest import FIXTURES
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from hpobench_rl_cl import api
-from hpobench_rl_cl.errors import SealError, StoreError
+from hpobench_rl_cl.errors import SealError, StoreError, UserError
 from hpobench_rl_cl.protocol.rl import load_protocol
 from hpobench_rl_cl.store.export import EXPORT_COLUMNS
 from hpobench_rl_cl.store.sqlite_store import ResultStore, TrialKey
@@ -105,12 +105,14 @@ def test_study_made_with_another_protocol_hash_is_refused(tiny_protocol, workdir
 
 
 def test_crashing_configuration_is_stored_with_worst_score(tiny_protocol, workdir):
-    # PPO refuses n_steps * n_envs = 1 inside SB3: the trial is stored as crashed and the call goes on.
-    outcome = api.train_config(tiny_protocol, {"n_steps": 1}, scale="smoke", store=workdir["store"],
-                           results=workdir["results"], progress=False, workers=1)
-    trials = api.show_study(outcome["study_id"], workdir["store"])["trials"]
+    # PPO refuses n_steps * n_envs = 1 inside SB3: each trial is stored as crashed with the worst score,
+    # and a call whose every trial crashed ends with the first crash instead of a score.
+    with pytest.raises(UserError, match=r"every trial crashed; the first: AssertionError: `n_steps \* n_envs`"):
+        api.train_config(tiny_protocol, {"n_steps": 1}, scale="smoke", store=workdir["store"],
+                         results=workdir["results"], progress=False, workers=1)
+    trials = api.show_study("tiny-cartpole-smoke-user", workdir["store"])["trials"]
     assert [t["status"] for t in trials] == ["crashed", "crashed"]
-    assert outcome["scores"] == [0.0, 0.0] and "n_steps" in trials[0]["error"]
+    assert [t["score"] for t in trials] == [0.0, 0.0] and "n_steps" in trials[0]["error"]
 
 
 def test_two_workers_on_a_local_dask_cluster_give_the_same_study(tiny_protocol, workdir, tmp_path):

@@ -18,7 +18,9 @@ import pandas as pd
 
 from ..errors import UserError
 from ..protocol.common import HELD_OUT_PHASES
+from ..protocol.official import official_entry
 from ..store.export import EXPORT_COLUMNS
+from ..store.integrity import study_digest, trial_digest
 
 PHASES = {"tuning", "user", *HELD_OUT_PHASES.values()}
 ROLES = {"tuning", "incumbent", "hand-tuned", "user", "published"}
@@ -38,10 +40,21 @@ class StudyRecord:
     summary: dict[str, Any] | None
     provenance: dict[str, Any]
     protocol: dict[str, Any]
+    verification: dict[str, Any] | None = None  # STUDY.verification.json, written by `hpobench-rl-cl verify`
+
+    @property
+    def official(self) -> dict[str, Any] | None:
+        """The official entry of this study's (name, scale, hash), None for a modified protocol."""
+        first = self.trials.iloc[0]
+        return official_entry(str(first["protocol"]), str(first["scale"]), str(first["protocol_hash"]))
 
     @property
     def protocol_id(self) -> str:
-        return f"{self.trials['protocol'].iloc[0]}@{self.trials['scale'].iloc[0]}"
+        """``name@scale`` for an official benchmark; a modified protocol (another hash under a
+        shipped or unknown name) is its own, labelled entry."""
+        first = self.trials.iloc[0]
+        name = f"{first['protocol']}@{first['scale']}"
+        return name if self.official else f"{name} (modified protocol {str(first['protocol_hash'])[:8]})"
 
 
 @dataclass
@@ -65,8 +78,10 @@ def _check_row(path: Path, index: int, row: pd.Series) -> None:
         value = row[column]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             _fail(path, f"{where}: {column} {value!r} is not a finite number")
-    for column in ("seed", "budget", "hpo_seed"):
+    for column in ("seed", "budget", "hpo_seed", "trained"):
         value = row[column]
+        if column == "trained" and isinstance(value, float) and math.isnan(value):
+            continue  # unknown (a crashed trial, or an export from before it was recorded)
         if not isinstance(value, (int, float)) or value != int(value):
             _fail(path, f"{where}: {column} {value!r} is not an integer")
     if not 0 < row["fidelity"] <= 1 + 1e-9:
@@ -80,7 +95,7 @@ def _check_row(path: Path, index: int, row: pd.Series) -> None:
 
 def read_trials(path: Path) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, float_precision="round_trip")
     except Exception as error:  # noqa: BLE001 - pandas raises many types for a malformed file
         _fail(path, f"cannot read as CSV: {error}")
     missing = [c for c in EXPORT_COLUMNS if c not in frame.columns]
@@ -112,6 +127,19 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _check_digest(path: Path, study_id: str, trials: pd.DataFrame, summary: dict[str, Any], digest: Any) -> None:
+    """A finished study's export carries the digest the store logged when it finished; rows or a
+    summary edited after that no longer match it."""
+    if not isinstance(digest, str):
+        _fail(path, f"study {study_id} finished but its export carries no digest: export it again from its store")
+    first = trials.iloc[0]
+    recomputed = study_digest(study_id, str(first["protocol_hash"]), str(first["optimizer"]), int(first["hpo_seed"]),
+                              [trial_digest(row) for row in trials.to_dict("records")], summary)
+    if recomputed != digest:
+        _fail(path, f"study {study_id}: its rows or summary differ from the digest logged when it finished "
+                    "(the export was edited)")
+
+
 def read_study(csv_path: Path, family: str) -> StudyRecord:
     trials = read_trials(csv_path)
     study_id = str(trials["study_id"].iloc[0])
@@ -131,7 +159,11 @@ def read_study(csv_path: Path, family: str) -> StudyRecord:
     for key in ("provenance", "protocol"):
         if not isinstance(meta.get(key), dict):
             _fail(summary_path, f"lacks the {key!r} object")
-    return StudyRecord(family, study_id, csv_path, trials, summary, meta["provenance"], meta["protocol"])
+    if summary is not None:
+        _check_digest(summary_path, study_id, trials, summary, meta.get("digest"))
+    verification_path = csv_path.with_name(f"{study_id}.verification.json")
+    verification = _read_json(verification_path) if verification_path.is_file() else None
+    return StudyRecord(family, study_id, csv_path, trials, summary, meta["provenance"], meta["protocol"], verification)
 
 
 def collect(results_dir: str | Path) -> Results:

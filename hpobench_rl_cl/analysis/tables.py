@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ..protocol.common import HELD_OUT_PHASES
+from ..protocol.published import PUBLISHED_ROLE
 from . import stats
 from .results import Results, StudyRecord
 
 HAND_TUNED = "hand-tuned"
-PUBLISHED = "published"  # a paper's own incumbents, retrained on our test seeds
 HELD_OUT = tuple(HELD_OUT_PHASES.values())
 
 
@@ -42,6 +42,13 @@ class MethodRow:
     wall_s: float
     studies: int
     rank: float = 0.0
+    #: Tools: "complete", "incomplete" (not every HPO seed 0..hpo_runs-1) or "modified protocol";
+    #: baselines: "baseline" or "user-declared baseline". Only complete entries and baselines rank.
+    standing: str = "baseline"
+
+    @property
+    def ranked(self) -> bool:
+        return self.standing in ("complete", "baseline")
 
     @property
     def gap(self) -> float | None:
@@ -92,12 +99,18 @@ def _row(family: str, protocol_id: str, env: str, method: str, scores: np.ndarra
 
 def anytime_curve(record: StudyRecord) -> pd.DataFrame:
     """The incumbent's tuning score (best mean over tuning seeds among full-fidelity evaluations so
-    far) against full-run equivalents spent, one point per evaluation in the order asked."""
+    far) against full-run equivalents spent, one point per evaluation in the order asked. Spent is
+    what the trials trained (``trained``; the nominal ``budget`` where an old export lacks it) over
+    the protocol's full length and tuning seeds."""
     tuning = record.trials[record.trials["phase"] == "tuning"]
     if tuning.empty:
         return pd.DataFrame(columns=["budget", "incumbent_score"])
-    evaluations = tuning.groupby("eval_index").agg(fidelity=("fidelity", "first"), score=("score", "mean")).sort_index()
-    spent = evaluations["fidelity"].cumsum()
+    trained = tuning["trained"].fillna(tuning["budget"])
+    full_length = record.protocol.get("total_timesteps") or record.protocol.get("epochs")
+    seeds = tuning["seed"].nunique()
+    evaluations = tuning.assign(trained=trained).groupby("eval_index").agg(
+        fidelity=("fidelity", "first"), score=("score", "mean"), trained=("trained", "sum")).sort_index()
+    spent = evaluations["trained"].cumsum() / (float(full_length) * seeds)
     full = evaluations["score"].where(evaluations["fidelity"] >= 1 - 1e-9)
     return pd.DataFrame({"budget": spent.to_numpy(), "incumbent_score": full.cummax().to_numpy()})
 
@@ -119,6 +132,14 @@ def _anytime_frame(studies: list[StudyRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["budget", "incumbent_score", "optimizer", "study"])
 
 
+def _standing(official: dict[str, Any] | None, hpo_seeds: list[int]) -> str:
+    """A tool's entry is complete when it has every run its official protocol asks for (HPO seeds
+    0..hpo_runs-1); its statistics pool every run present, so dropping a bad run leaves it incomplete."""
+    if official is None:
+        return "modified protocol"
+    return "complete" if set(range(int(official["hpo_runs"]))) <= set(hpo_seeds) else "incomplete"
+
+
 def protocol_views(results: Results) -> list[ProtocolView]:
     by_protocol: dict[str, list[StudyRecord]] = defaultdict(list)
     for study in results.studies:
@@ -126,23 +147,25 @@ def protocol_views(results: Results) -> list[ProtocolView]:
     views = []
     for protocol_id, studies in sorted(by_protocol.items()):
         family, env = studies[0].family, env_family(studies[0])
+        official = studies[0].official
         tuned = [s for s in studies if s.summary]
         rows, points, incumbents = [], [], []
         hand = pd.concat([_held_out(s.trials, HAND_TUNED) for s in studies]).drop_duplicates("seed")
         if not hand.empty:
             hand_tuning = pd.concat([s.trials[(s.trials["phase"] == "user") & (s.trials["role"] == HAND_TUNED)]
                                      for s in studies])
+            declared = "baseline" if official else "user-declared baseline"
             rows.append(_row(family, protocol_id, env, HAND_TUNED, hand["score"].to_numpy(),
                              tuning_score=float(hand_tuning["score"].mean()) if len(hand_tuning) else None,
                              budget_full_runs=None, budget_given=None, budget_units=None, budget_unit="",
-                             wall_s=float(hand["wall_s"].sum()), studies=0))
+                             wall_s=float(hand["wall_s"].sum()), studies=0, standing=declared))
             points += [{"method": HAND_TUNED, "seed": int(r.seed), "score": r.score} for r in hand.itertuples()]
         published: dict[str, list[StudyRecord]] = defaultdict(list)
         for study in studies:
-            if not study.summary and (study.trials["role"] == PUBLISHED).any():
+            if not study.summary and (study.trials["role"] == PUBLISHED_ROLE).any():
                 published[str(study.trials["optimizer"].iloc[0])].append(study)
         for source, source_studies in sorted(published.items()):
-            test = pd.concat([_held_out(s.trials, PUBLISHED) for s in source_studies])
+            test = pd.concat([_held_out(s.trials, PUBLISHED_ROLE) for s in source_studies])
             rows.append(_row(family, protocol_id, env, f"{source} (published incumbents)", test["score"].to_numpy(),
                              tuning_score=None, budget_full_runs=None, budget_given=None, budget_units=None,
                              budget_unit="", wall_s=float(test["wall_s"].sum() / len(source_studies)),
@@ -166,14 +189,17 @@ def protocol_views(results: Results) -> list[ProtocolView]:
                 budget_units=float(np.mean([b.get("tuning_units", 0) for b in budgets])),
                 budget_unit=str(budgets[0].get("unit", "")),
                 wall_s=float(np.mean([s["time"]["tuning_wall_s"] + s["time"]["held_out_wall_s"] for s in summaries])),
-                studies=len(tool_studies)))
+                studies=len(tool_studies), standing=_standing(official, [s["hpo_seed"] for s in summaries])))
             points += [{"method": tool, "seed": int(r.seed), "score": r.score} for r in test.itertuples()]
             incumbents += [{"study": s.study_id, "optimizer": tool, "hpo_seed": s.summary["hpo_seed"],
                             **s.summary["incumbent"]} for s in tool_studies]
         if not rows:
             continue
         order = np.argsort([-r.iqm[0] for r in rows], kind="stable")
-        for row, rank in zip(rows, stats.ranks([r.iqm[0] for r in rows])):
+        ranked = [r for r in rows if r.ranked]
+        for row in rows:
+            row.rank = float("nan")
+        for row, rank in zip(ranked, stats.ranks([r.iqm[0] for r in ranked])):
             row.rank = float(rank)
         views.append(ProtocolView(
             family, protocol_id, env, [rows[i] for i in order], studies,
@@ -185,14 +211,17 @@ def protocol_views(results: Results) -> list[ProtocolView]:
 
 def aggregate(views: list[ProtocolView], family: str) -> list[dict[str, Any]]:
     """Per method over a family's protocols: normalized-score IQM [95% CI], average rank, and the
-    probability of improvement over hand-tuned (protocols where the method and hand-tuned both ran)."""
+    probability of improvement over hand-tuned (protocols where the method and hand-tuned both ran).
+    Only complete entries of official protocols count."""
     normalized: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
     ranks: dict[str, list[float]] = defaultdict(list)
     for view in views:
         if view.family != family:
             continue
-        hand = next((r for r in view.rows if r.method == HAND_TUNED), None)
+        hand = next((r for r in view.rows if r.method == HAND_TUNED and r.ranked), None)
         for row in view.rows:
+            if not row.ranked:
+                continue
             ranks[row.method].append(row.rank)
             if hand is not None and hand.mean != view.worst_score:
                 normalized[row.method][view.protocol_id] = stats.normalize(row.scores, view.worst_score, hand.mean)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import html
 import json
+import math
 import re
 from typing import Any, Iterable
 
@@ -34,6 +35,27 @@ def _cell(shown: str, sort: float | str | None = None, css: str = "") -> str:
     key = text(sort if isinstance(sort, str) else _sort_key(sort)) if sort is not None else text(shown)
     cls = f' class="{css}"' if css else ""
     return f'<td data-sort="{key}"{cls}>{shown}</td>'
+
+
+def hardware(provenance: dict[str, Any]) -> str:
+    """CPU model and vector flags, GPU model and driver, from a study's or a trial's provenance."""
+    cpu, gpu = provenance.get("cpu"), provenance.get("gpu")
+    if isinstance(cpu, dict):
+        cpu = f"{cpu.get('model')} ({', '.join(cpu.get('flags', []))}; {cpu.get('cores')} cores)"
+    if isinstance(gpu, dict):
+        gpu = f"{gpu.get('model')} (driver {gpu.get('driver')})"
+    return f"{cpu or 'unknown CPU'} · GPU {gpu or 'none'}"
+
+
+def verification_text(verification: dict[str, Any] | None) -> str:
+    """What ``hpobench-rl-cl verify`` found for a study, if it was run."""
+    if not verification:
+        return "not verified (hpobench-rl-cl verify retrains a sample of its trials)"
+    trials = verification["trials"]
+    same = sum(t["identical"] for t in trials)
+    where = hardware(verification["machine"])
+    return (f"{same} of {len(trials)} retrained trials identical on {where} ({verification['verified_at']}); "
+            f"largest difference {verification['largest_difference']:.4g}")
 
 
 def page(title: str, body: str, *, depth: int = 0) -> str:
@@ -75,8 +97,8 @@ def _method_cells(row: MethodRow) -> str:
     iqm, low, high = row.iqm
     budget = "–" if row.budget_full_runs is None else f"{row.budget_full_runs:.3g} / {row.budget_given:.3g}"
     units = "–" if row.budget_units is None else f"{row.budget_units:,.0f} {text(row.budget_unit.replace('_', ' '))}"
-    method = text(row.method) + (" <small>(baseline)</small>" if row.method == HAND_TUNED else
-                                 f" <small>({row.studies} run{'s' if row.studies != 1 else ''})</small>")
+    runs = "" if row.method == HAND_TUNED else f"{row.studies} run{'s' if row.studies != 1 else ''}, "
+    method = text(row.method) + f" <small>({runs}{text(row.standing)})</small>"
     return "".join([
         _cell(method, row.method, "method"),
         _cell(f"{_number(iqm)} <small>[{_number(low)}, {_number(high)}]</small>", iqm),
@@ -86,7 +108,7 @@ def _method_cells(row: MethodRow) -> str:
         _cell(budget, row.budget_full_runs),
         _cell(units, row.budget_units),
         _cell(f"{row.wall_s / 60:,.1f} min", row.wall_s),
-        _cell(f"{row.rank:g}", row.rank),
+        _cell("–" if math.isnan(row.rank) else f"{row.rank:g}", None if math.isnan(row.rank) else row.rank),
     ])
 
 
@@ -225,8 +247,8 @@ def protocol_page(view: ProtocolView, figures: dict[str, str], csv_links: list[t
             f"<dt>suite commit</dt><dd><code>{text(provenance.get('suite_commit', 'unknown'))}</code></dd>"
             f"<dt>protocol hash</dt><dd><code>{text(study.trials['protocol_hash'].iloc[0])}</code></dd>"
             f"<dt>seeds</dt><dd>{text(json.dumps(seeds))}</dd>"
-            f"<dt>hardware</dt><dd>{text(provenance.get('cpu', ''))} · {text(provenance.get('platform', ''))}"
-            f" · GPU {text(provenance.get('gpu') or 'none')}</dd>"
+            f"<dt>hardware</dt><dd>{text(hardware(provenance))} · {text(provenance.get('platform', ''))}</dd>"
+            f"<dt>verified</dt><dd>{text(verification_text(study.verification))}</dd>"
             f"<dt>finished</dt><dd>{text(date)}</dd>"
             f"<dt>hand-tuned source</dt><dd>{text((summary.get('hand_tuned') or {}).get('source', '–'))}</dd>"
             f"<dt>packages</dt><dd>{text(packages)}</dd></dl>")

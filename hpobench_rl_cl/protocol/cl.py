@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from ..errors import ProtocolError, UserError
 from ..trainers.cl.data import DATASETS, DataSpec, imagefolder_classes
-from .common import (ProtocolBase, apply_scale, backend_name, check_budget, check_types, protocol_path,
+from .common import (ProtocolBase, apply_scale, backend_name, check_budget, check_types, hpo_runs, protocol_path,
                      read_protocol_file)
 from .rl import check_with_backend
 from .search_space import load_space_definition
@@ -43,8 +43,8 @@ _REQUIRED = {
     "evaluation_seeds": list,
     "hand_tuned": dict,
 }
-_OPTIONAL = {"description": str, "metric": str, "scales": dict, "backend": str}
-_SCALABLE = {"epochs", "budget_full_runs", "tuning_seeds", "evaluation_seeds", "strategies"}
+_OPTIONAL = {"description": str, "metric": str, "scales": dict, "backend": str, "hpo_runs": int}
+_SCALABLE = {"epochs", "budget_full_runs", "tuning_seeds", "evaluation_seeds", "strategies", "hpo_runs"}
 _SCENARIO_KEYS = {"n_experiences", "first_experience", "memory_size", "class_order_seed"}
 SCORE_METRICS = ("final_accuracy", "average_incremental_accuracy")
 
@@ -72,6 +72,7 @@ class CLProtocol(ProtocolBase):
     seeds: SeedSplit
     hand_tuned: dict[str, Any]
     backend: str = "avalanche"
+    hpo_runs: int = 1
     description: str = ""
     family: str = "cl"
     worst_score: float = 0.0
@@ -259,7 +260,7 @@ def read_cl_suite(name_or_path: str, scale: str = "quick") -> CLSuite:
             search_space_name=f"{shared_name}+{strategy}", search_space_definition=space, base_config={},
             budget_full_runs=float(resolved["budget_full_runs"]), seeds=seeds,
             hand_tuned={"config": config, "source": source}, backend=backend_name(resolved, "cl", origin),
-            description=resolved.get("description", ""), source_path=origin,
+            hpo_runs=hpo_runs(resolved, origin), description=resolved.get("description", ""), source_path=origin,
         )
         missing = sorted(set(protocol.search_space().keys()) - set(config))
         if missing:

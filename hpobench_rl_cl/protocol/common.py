@@ -66,9 +66,12 @@ class ProtocolBase:
         return build_space(self.search_space_definition, name=self.search_space_name, seed=seed)
 
     def content(self) -> dict[str, Any]:
-        """Everything that defines what runs (what the hash covers)."""
+        """Everything that defines what runs (what the hash covers). ``hpo_runs`` says how many
+        studies make a complete entry, not what one runs: the leaderboard takes it from the official
+        protocol, so it stays out of the hash."""
         data = asdict(self)  # type: ignore[call-overload]
         data.pop("source_path")
+        data.pop("hpo_runs")
         if data["backend"] == DEFAULT_BACKENDS[self.family]:
             del data["backend"]
         data["seeds"] = {"tuning": list(self.seeds.tuning), self.held_out_phase: list(self.seeds.held_out)}
@@ -168,6 +171,14 @@ def check_budget(value: float, origin: str) -> None:
         raise ProtocolError(
             f"{origin}: budget_full_runs must be from 1 (one configuration at full fidelity on every tuning seed) "
             f"to {MAX_BUDGET_FULL_RUNS:,}, got {value!r}")
+
+
+def hpo_runs(data: Mapping[str, Any], origin: str) -> int:
+    """Independent runs of each HPO tool (HPO seeds 0..n-1) that make a complete leaderboard entry."""
+    runs = data.get("hpo_runs", 1)
+    if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= 100:
+        raise ProtocolError(f"{origin}: hpo_runs must be an integer from 1 to 100, got {runs!r}")
+    return runs
 
 
 def backend_name(data: Mapping[str, Any], family: str, origin: str) -> str:

@@ -43,8 +43,11 @@ def build_space(definition: Mapping[str, Any], *, name: str, seed: int | None = 
         kind = spec["type"]
         if kind == "categorical":
             choices = spec.get("choices")
-            if not isinstance(choices, list) or not choices:
-                raise ProtocolError(f"search space {where}: categorical needs a non-empty 'choices' list")
+            if not isinstance(choices, list) or len(choices) < 2:
+                raise ProtocolError(f"search space {where}: categorical needs a 'choices' list of two or more values "
+                                    "(a fixed value belongs in base_config: a search space leaves the tool a choice)")
+            if len({repr(c) for c in choices}) != len(choices):
+                raise ProtocolError(f"search space {where}: choices repeat a value")
             space.add(CategoricalHyperparameter(hp_name, choices))
             continue
         if kind not in ("uniform_float", "uniform_int"):

@@ -3,7 +3,6 @@ behind a table is exported under ``results/rl`` or ``results/cl`` like any other
 shows them; rerunning a reproduction resumes it."""
 
 from .cl_paper import CL_PAPER_SUITES, reproduce_cl_paper
-from .rl_paper import INCUMBENTS_FILE, RL_PAPER_PLANS, RL_PAPER_PROTOCOLS, published_incumbents, reproduce_rl_paper
+from .rl_paper import RL_PAPER_PLANS, reproduce_rl_paper
 
-__all__ = ["CL_PAPER_SUITES", "INCUMBENTS_FILE", "RL_PAPER_PLANS", "RL_PAPER_PROTOCOLS", "published_incumbents",
-           "reproduce_cl_paper", "reproduce_rl_paper"]
+__all__ = ["CL_PAPER_SUITES", "RL_PAPER_PLANS", "reproduce_cl_paper", "reproduce_rl_paper"]

@@ -19,17 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from ..errors import UserError
-from ..protocol.common import shipped_file
+from ..protocol.published import PUBLISHED_ROLE, RL_PAPER_PROTOCOLS, published_config, published_incumbents
 from ..runner.session import Session, expected_trials
 from ..store.export import export_study
 from .tables import write_table
 
-INCUMBENTS_FILE = shipped_file("reference/how-to-autorl-incumbents.yaml")
-RL_PAPER_PROTOCOLS = {"ppo-acrobot": "ppo_acrobot", "dqn-minigrid": "dqn_minigrid", "sac-pendulum": "sac_pendulum"}
-PUBLISHED_ROLE = "published"
 
 
 @dataclass(frozen=True)
@@ -58,13 +54,6 @@ RL_PAPER_PLANS = {
 }
 
 
-def published_incumbents(protocol: str, variants: tuple[str, ...], runs: int) -> dict[str, dict[str, Any]]:
-    """The paper's incumbents for ``protocol`` (``rs``/``dehb``, chosen variants, first ``runs``)."""
-    data = yaml.safe_load(INCUMBENTS_FILE.read_text())[RL_PAPER_PROTOCOLS[protocol]]
-    return {name: entry for name, entry in sorted(data.items())
-            if entry["variant"] in variants and entry["hpo_run"] < runs}
-
-
 def _settings(plan: RLPaperPlan, protocol: Any) -> list[tuple[str, Any]]:
     from ..protocol.rl import protocol_variant
 
@@ -76,9 +65,7 @@ def _settings(plan: RLPaperPlan, protocol: Any) -> list[tuple[str, Any]]:
 
 def _train_published(session: Session, protocol: Any, name: str, entry: dict[str, Any], results: str | Path) -> None:
     """Train one published incumbent on the protocol's test seeds (its own study, role ``published``)."""
-    # Each incumbent trains with the policy its file names (the paper's random-search DQN-MiniGrid
-    # incumbents name MlpPolicy: SB3 then flattens the image observation).
-    config = {**protocol.base_config, **entry["model_kwargs"], "policy": entry["policy"]}
+    config = published_config(protocol, entry)
     study_id = f"{protocol.name}-{protocol.scale}-paper-{name}"
     study = session.study(protocol, study_id, f"how-to-autorl {entry['tool']}", entry["hpo_run"], "auto")
     study.train_roles({PUBLISHED_ROLE: config}, protocol.held_out_seeds)

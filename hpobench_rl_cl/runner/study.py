@@ -29,9 +29,11 @@ from typing import Any, Callable
 import numpy as np
 
 from ..analysis.stats import iqm
-from ..errors import UserError, first_line
+from ..errors import SealError, UserError, first_line
 from ..optimizers import OPTIMIZERS, Budget, Optimizer, Proposal
 from ..protocol import BenchmarkProtocol
+from ..protocol.official import official_entry
+from ..protocol.published import PUBLISHED_ROLE, published_config, published_incumbents
 from ..store.sqlite_store import ResultStore, TrialKey
 from ..trainers.base import Trial, TrialResult, config_hash
 from .execution import PendingTrial, TrialRunner
@@ -45,6 +47,7 @@ class Candidate:
     proposal: Proposal
     run_config: dict[str, Any]
     budget: int
+    charged: float  # full-run equivalents: what its trials will train / what a full run of it trains
     results: dict[int, TrialResult] = field(default_factory=dict)
 
     @property
@@ -64,6 +67,19 @@ def run_config_for(protocol: BenchmarkProtocol, sampled: dict[str, Any]) -> dict
 def fidelity_budget(protocol: BenchmarkProtocol, fidelity: float) -> int:
     """A fidelity in the protocol's unit (env steps, epochs), never below one unit."""
     return max(1, round(protocol.full_fidelity * fidelity))
+
+
+def protocol_status(protocol: BenchmarkProtocol) -> str:
+    """``official`` when (name, scale, hash) is a shipped benchmark, else ``modified``."""
+    return "official" if official_entry(protocol.name, protocol.scale, protocol.hash) else "modified"
+
+
+def hand_tuned_declared_by(protocol: BenchmarkProtocol) -> str:
+    """``rl-zoo3`` (its files), ``shipped protocol`` (the reference an official protocol cites) or
+    ``user`` (a configuration a modified protocol declares: shown as user-declared everywhere)."""
+    if protocol.hand_tuned["source"] == "rl-zoo3":
+        return "rl-zoo3"
+    return "shipped protocol" if protocol_status(protocol) == "official" else "user"
 
 
 def score_summary(scores: list[float]) -> dict[str, Any]:
@@ -114,13 +130,15 @@ class Study:
                 if not exhausted and not finished and self.runner.free:
                     launched: list[Candidate] = []
                     for proposal in optimizer.ask_batch(math.ceil(self.runner.free / len(protocol.tuning_seeds))):
+                        candidate = self._candidate(candidates, proposal)
                         reserve = 0.0 if asked_full_fidelity or proposal.fidelity >= 1.0 else 1.0
-                        if spent + proposal.fidelity + reserve > protocol.budget_full_runs + 1e-9:
+                        if spent + candidate.charged + reserve > protocol.budget_full_runs + 1e-9:
+                            candidates.pop()
                             exhausted = True
                             break
-                        spent += proposal.fidelity
+                        spent += candidate.charged
                         asked_full_fidelity |= proposal.fidelity >= 1.0
-                        launched.append(self._candidate(candidates, proposal))
+                        launched.append(candidate)
                     self._launch(launched, on_done)
                 if finished:
                     candidate = finished.popleft()
@@ -140,8 +158,14 @@ class Study:
         return candidates
 
     def _candidate(self, candidates: list[Candidate], proposal: Proposal) -> Candidate:
-        candidate = Candidate(len(candidates), proposal, run_config_for(self.protocol, proposal.config),
-                              fidelity_budget(self.protocol, proposal.fidelity))
+        """The proposal as the runner will train it, charged what its trials will really train
+        (a rollout-based algorithm trains whole rollouts: a low fidelity may cost a full run)."""
+        run_config = run_config_for(self.protocol, proposal.config)
+        budget = fidelity_budget(self.protocol, proposal.fidelity)
+        backend, spec = self.runner.backend, self.runner.specs["tuning"]
+        full = backend.trained_units(spec, run_config, self.protocol.full_fidelity)
+        charged = min(backend.trained_units(spec, run_config, budget) / full, 1.0)
+        candidate = Candidate(len(candidates), proposal, run_config, budget, charged)
         candidates.append(candidate)
         return candidate
 
@@ -168,8 +192,19 @@ class Study:
     def train_roles(self, configs: dict[str, dict[str, Any]], seeds: tuple[int, ...], *, phase: str | None = None,
                     audit: bool = False) -> dict[str, dict[int, TrialResult]]:
         """Train each role's configuration at full fidelity on each seed, as one batch (default
-        phase: the protocol's held-out phase, ``test`` or ``evaluation``)."""
+        phase: the protocol's held-out phase, ``test`` or ``evaluation``).
+
+        On held-out seeds, outside an audit, a role may only train what this study selected for it:
+        ``incumbent`` the incumbent of its own stored tuning trials, ``hand-tuned`` the protocol's
+        baseline, ``published`` one of the paper's published incumbents. Anything else is refused."""
         phase = phase or self.protocol.held_out_phase
+        if phase == self.protocol.held_out_phase and not audit:
+            for role, config in configs.items():
+                if config_hash(config) not in self._held_out_allowed(role):
+                    raise SealError(
+                        f"study {self.study_id!r} did not select this {role} configuration ({config_hash(config)}): "
+                        f"training it on the {phase} seeds would be selecting on the test set (record it as an "
+                        "audit run instead)")
         results: dict[str, dict[int, TrialResult]] = {role: {} for role in configs}
 
         def on_done(pending: PendingTrial, result: TrialResult) -> None:
@@ -184,6 +219,29 @@ class Study:
         self.runner.submit(batch)
         self.runner.drain()
         return results
+
+    def _held_out_allowed(self, role: str) -> set[str]:
+        """The configuration hashes this study may train on its held-out seeds in ``role``."""
+        if role == "hand-tuned":
+            return {config_hash(self.protocol.hand_tuned_run_config()[0])}
+        if role == "incumbent":
+            return {self._stored_incumbent()} - {None}
+        if role == PUBLISHED_ROLE:
+            base = self.protocol.name.split("+")[0]
+            return {config_hash(published_config(self.protocol, e)) for e in published_incumbents(base).values()}
+        return set()
+
+    def _stored_incumbent(self) -> str | None:
+        """The incumbent rule applied to this study's stored tuning trials (None: none at full fidelity)."""
+        by_candidate: dict[int, list[dict[str, Any]]] = {}
+        for trial in self.store.trials(self.study_id):
+            if trial["phase"] == "tuning" and trial["fidelity"] >= 1.0:
+                by_candidate.setdefault(trial["eval_index"], []).append(trial)
+        complete = {i: ts for i, ts in by_candidate.items() if len(ts) == len(self.protocol.tuning_seeds)}
+        if not complete:
+            return None
+        best = max(complete, key=lambda i: (float(np.mean([t["score"] for t in complete[i]])), -i))
+        return complete[best][0]["config_hash"]
 
     def run(self) -> dict[str, Any]:
         """Tune, select, test; a finished study returns its stored summary. Replaying a finished
@@ -213,6 +271,7 @@ class Study:
             "held_out_phase": protocol.held_out_phase,
             "scale": protocol.scale,
             "protocol_hash": protocol.hash,
+            "protocol_status": protocol_status(protocol),
             "optimizer": self.optimizer_name,
             "hpo_seed": self.hpo_seed,
             "incumbent": {
@@ -221,14 +280,16 @@ class Study:
                 "tuning_score": incumbent.mean_score,
                 "candidate_index": incumbent.index,
             },
-            "hand_tuned": {"config": hand_tuned, "source": hand_tuned_source},
+            "hand_tuned": {"config": hand_tuned, "source": hand_tuned_source,
+                           "declared_by": hand_tuned_declared_by(protocol)},
             "held_out": {role: score_summary([by_seed[s].score for s in protocol.held_out_seeds])
                          for role, by_seed in held_out.items()},
             "budget": {
                 "given_full_runs": protocol.budget_full_runs,
-                "used_full_runs": float(sum(c.proposal.fidelity for c in candidates)),
+                "used_full_runs": float(sum(c.charged for c in candidates)),
                 "unit": protocol.budget_unit,
-                "tuning_units": int(sum(c.budget * len(c.results) for c in candidates)),
+                "tuning_units": int(sum(r.trained if r.trained is not None else c.budget
+                                        for c in candidates for r in c.results.values())),
                 "configurations": len(candidates),
                 "crashed_trials": sum(r.status == "crashed" for r in tuning_results + held_out_results),
             },

@@ -33,6 +33,8 @@ EXPORT_COLUMNS = {
     "seed": "trial seed (every other seed derives from it)",
     "fidelity": "fraction of a full run",
     "budget": "training budget in the protocol's unit: env steps (RL) or epochs per experience (CL)",
+    "trained": "what the trial really trained, in the same unit (PPO trains whole rollouts: can exceed budget); "
+               "empty when unknown",
     "score": "RL: mean return of the deterministic policy on the evaluation episodes; CL: the protocol's "
              "metric in percent (final accuracy or average incremental accuracy)",
     "status": "ok or crashed (then score is the protocol's worst score)",
@@ -54,7 +56,7 @@ def trials_frame(store: ResultStore, study_id: str | None = None) -> pd.DataFram
             "protocol_hash": t["protocol_hash"], "optimizer": t["optimizer"], "hpo_seed": t["hpo_seed"],
             "phase": t["phase"], "role": t["role"], "audit": t["audit"], "eval_index": t["eval_index"],
             "config_id": t["config_hash"], "config": t["config_json"], "seed": t["seed"], "fidelity": t["fidelity"],
-            "budget": t["budget"], "score": t["score"], "status": t["status"], "error": t["error"],
+            "budget": t["budget"], "trained": t["trained"], "score": t["score"], "status": t["status"], "error": t["error"],
             "curve": t["curve_json"], "wall_s": t["wall_s"], "cpu_s": t["cpu_s"], "host": t["host_json"],
             "notes": t["notes_json"], "finished_at": t["finished_at"],
         })
@@ -62,7 +64,9 @@ def trials_frame(store: ResultStore, study_id: str | None = None) -> pd.DataFram
 
 
 def export_study(store: ResultStore, study_id: str, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> list[Path]:
-    """Write ``results/<family>/<study_id>.{csv,parquet}`` and the study's summary JSON."""
+    """Write ``results/<family>/<study_id>.{csv,parquet}``, the study's summary JSON (with its digest
+    and log entries) and the store's study log (``results/study_log.csv``), after verifying the study."""
+    store.verify(study_id)
     study = store.study(study_id)
     folder = Path(results_dir) / study["family"]
     folder.mkdir(parents=True, exist_ok=True)
@@ -72,10 +76,26 @@ def export_study(store: ResultStore, study_id: str, results_dir: str | Path = DE
     frame.to_parquet(paths[1], index=False)
     paths[2].write_text(json.dumps({
         "summary": json.loads(study["summary_json"]) if study["summary_json"] else None,
+        "digest": store.finished_digest(study_id),
+        "log": store.log(study_id),
         "provenance": json.loads(study["provenance_json"]),
         "protocol": json.loads(study["protocol_json"]),
     }, indent=2, sort_keys=True))
-    return paths
+    return paths + [export_study_log(store, results_dir)]
+
+
+LOG_COLUMNS = ["study_id", "event", "at", "protocol_hash", "optimizer", "hpo_seed", "digest"]
+
+
+def export_study_log(store: ResultStore, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> Path:
+    """Merge the store's study log (every study started, resumed, finished) into
+    ``results/study_log.csv``: a study that was started and dropped still shows there."""
+    path = Path(results_dir) / "study_log.csv"
+    frame = pd.DataFrame(store.log(), columns=LOG_COLUMNS + ["entry_id", "trial_id"])[LOG_COLUMNS]
+    if path.is_file():
+        frame = pd.concat([pd.read_csv(path, float_precision="round_trip"), frame])
+    frame.drop_duplicates(["study_id", "event", "at"]).sort_values("at").to_csv(path, index=False)
+    return path
 
 
 def export_comparison(comparison: dict, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> Path:

@@ -2,13 +2,19 @@
 
 Contract:
 - Each finished trial is committed on its own, so a killed run loses at most the trials still
-  training. A stored trial row never changes.
+  training. A stored trial row never changes (triggers refuse UPDATE and DELETE).
+- Every study started, resumed and finished, and every trial stored, is an entry of the append-only
+  study log, written in the same transaction; a trial's entry carries the digest of its row and a
+  finished study's entry the digest of the whole study (:mod:`.integrity`). Resuming, exporting and
+  showing a study verify them and refuse, naming the study, rows changed or deleted behind the
+  store's back.
+- A study id belongs to one (protocol hash, HPO tool, HPO seed): reopening it with another is refused.
 - A trial is identified by (study, phase, role, configuration, seed, budget); storing it twice is a
   no-op, which is what makes re-running a command resume it.
 - The sealing rule is enforced here too: a partial unique index allows one non-audit held-out
   trial (RL ``test``, CL ``evaluation``) per (study, role, seed).
-- ``budget`` is in the protocol's unit (RL: env steps; CL: epochs per experience); the study's
-  summary names the unit.
+- ``budget`` is in the protocol's unit (RL: env steps; CL: epochs per experience); ``trained`` is
+  what the trial really trained in that unit (PPO trains whole rollouts); the summary names the unit.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from typing import Any, Iterator
 from ..errors import SealError, StoreError
 from ..protocol.common import HELD_OUT_PHASES as _HELD_OUT_BY_FAMILY
 from ..trainers.base import TrialResult
+from .integrity import study_digest, trial_digest
 
 DEFAULT_STORE_DIR = Path("runs")
 DB_NAME = "hpobench.sqlite"
 HELD_OUT_PHASES = tuple(_HELD_OUT_BY_FAMILY.values())
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -56,6 +63,7 @@ CREATE TABLE IF NOT EXISTS trials (
     seed INTEGER NOT NULL,
     fidelity REAL NOT NULL,
     budget INTEGER NOT NULL,
+    trained INTEGER,
     score REAL NOT NULL,
     status TEXT NOT NULL,
     error TEXT,
@@ -69,6 +77,25 @@ CREATE TABLE IF NOT EXISTS trials (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS sealed_held_out_seed ON trials (study_id, role, seed)
     WHERE phase IN ('test', 'evaluation') AND audit = 0;
+CREATE TABLE IF NOT EXISTS study_log (
+    entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    study_id TEXT NOT NULL,
+    event TEXT NOT NULL,  -- started | resumed | trial | finished
+    at REAL NOT NULL,
+    protocol_hash TEXT NOT NULL,
+    optimizer TEXT NOT NULL,
+    hpo_seed INTEGER NOT NULL,
+    trial_id INTEGER,
+    digest TEXT
+);
+CREATE TRIGGER IF NOT EXISTS study_log_is_append_only BEFORE UPDATE ON study_log
+    BEGIN SELECT RAISE(ABORT, 'the study log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS study_log_keeps_every_entry BEFORE DELETE ON study_log
+    BEGIN SELECT RAISE(ABORT, 'the study log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS trials_never_change BEFORE UPDATE ON trials
+    BEGIN SELECT RAISE(ABORT, 'a stored trial never changes'); END;
+CREATE TRIGGER IF NOT EXISTS trials_are_never_deleted BEFORE DELETE ON trials
+    BEGIN SELECT RAISE(ABORT, 'a stored trial never changes'); END;
 """
 
 
@@ -99,18 +126,33 @@ class ResultStore:
         version = self._connection.execute("PRAGMA user_version").fetchone()[0]
         has_trials = self._connection.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='trials'").fetchone() is not None
-        if has_trials and version < SCHEMA_VERSION:
-            self._upgrade_from_v1()
+        if has_trials and version < 2:
+            self._upgrade_to_v2()
+        if has_trials and version < 3:
+            with self._transaction() as db:
+                db.execute("ALTER TABLE trials ADD COLUMN trained INTEGER")
         self._connection.executescript(_SCHEMA)
+        if has_trials and version < 3:
+            self._adopt_unlogged_rows()
         self._connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    def _upgrade_from_v1(self) -> None:
+    def _upgrade_to_v2(self) -> None:
         """Stores written before the vocabulary was unified: ``budget_steps`` is ``budget``, the
         ``evaluate`` phase is ``user``. Rows keep every value; only names change."""
         with self._transaction() as db:
             db.execute("ALTER TABLE trials RENAME COLUMN budget_steps TO budget")
             db.execute("UPDATE trials SET phase = 'user' WHERE phase = 'evaluate'")
             db.execute("DROP INDEX IF EXISTS sealed_test_seed")
+
+    def _adopt_unlogged_rows(self) -> None:
+        """Stores written before the study log: their rows enter it as they are (from here on,
+        changes to them show)."""
+        with self._transaction() as db:
+            for study in db.execute("SELECT * FROM studies").fetchall():
+                for row in db.execute("SELECT * FROM trials WHERE study_id = ?", (study["study_id"],)).fetchall():
+                    self._log(db, study["study_id"], "trial", trial_id=row["trial_id"], digest=trial_digest(dict(row)))
+                if study["summary_json"]:
+                    self._log(db, study["study_id"], "finished", digest=self._study_digest(db, study["study_id"]))
 
     def close(self) -> None:
         self._connection.close()
@@ -139,18 +181,26 @@ class ResultStore:
         hpo_seed: int,
         provenance: dict[str, Any],
     ) -> bool:
-        """Create the study, or check that the existing one was made from the same protocol.
+        """Create the study, or check that the existing one is the same (protocol hash, HPO tool, HPO
+        seed) and that its rows are as they were stored.
 
         Returns True when the study already existed (the run resumes it).
         """
         with self._transaction() as db:
-            row = db.execute("SELECT protocol_hash FROM studies WHERE study_id = ?", (study_id,)).fetchone()
+            row = db.execute("SELECT * FROM studies WHERE study_id = ?", (study_id,)).fetchone()
             if row is not None:
                 if row["protocol_hash"] != protocol_hash:
                     raise StoreError(
                         f"study {study_id!r} in {self.path} was made with protocol hash {row['protocol_hash']}, "
                         f"but the protocol now hashes to {protocol_hash}: use another --store or --study-name"
                     )
+                if (row["optimizer"], row["hpo_seed"]) != (optimizer, hpo_seed):
+                    raise StoreError(
+                        f"study {study_id!r} in {self.path} belongs to {row['optimizer']} with HPO seed "
+                        f"{row['hpo_seed']}, not {optimizer} with HPO seed {hpo_seed}: choose another --study-name"
+                    )
+                self._verify(db, study_id)
+                self._log(db, study_id, "resumed")
                 return True
             db.execute(
                 "INSERT INTO studies VALUES (?,?,?,?,?,?,?,?,?,?,NULL)",
@@ -160,6 +210,7 @@ class ResultStore:
                     time.time(), json.dumps(provenance, sort_keys=True),
                 ),
             )
+            self._log(db, study_id, "started")
             return False
 
     def study(self, study_id: str) -> dict[str, Any]:
@@ -172,9 +223,66 @@ class ResultStore:
     def study_ids(self) -> list[str]:
         return [r[0] for r in self._connection.execute("SELECT study_id FROM studies ORDER BY created_at")]
 
-    def save_summary(self, study_id: str, summary: dict[str, Any]) -> None:
+    def save_summary(self, study_id: str, summary: dict[str, Any]) -> str:
+        """Finish the study: store its summary and log the study's digest (returned)."""
         with self._transaction() as db:
+            self._verify(db, study_id)
             db.execute("UPDATE studies SET summary_json = ? WHERE study_id = ?", (json.dumps(summary), study_id))
+            digest = self._study_digest(db, study_id)
+            self._log(db, study_id, "finished", digest=digest)
+            return digest
+
+    def verify(self, study_id: str) -> None:
+        """Refuse, in one line naming the study, rows changed or deleted after they were stored."""
+        self._verify(self._connection, study_id)
+
+    def log(self, study_id: str | None = None) -> list[dict[str, Any]]:
+        """The study log's entries other than per-trial ones (of one study, or all), oldest first."""
+        query, args = "SELECT * FROM study_log WHERE event != 'trial'", ()
+        if study_id is not None:
+            query, args = query + " AND study_id = ?", (study_id,)
+        return [dict(r) for r in self._connection.execute(query + " ORDER BY entry_id", args)]
+
+    def finished_digest(self, study_id: str) -> str | None:
+        row = self._connection.execute("SELECT digest FROM study_log WHERE study_id = ? AND event = 'finished' "
+                                       "ORDER BY entry_id DESC LIMIT 1", (study_id,)).fetchone()
+        return None if row is None else row["digest"]
+
+    # integrity ---------------------------------------------------------------------------------
+    @staticmethod
+    def _log(db: sqlite3.Connection, study_id: str, event: str, *, trial_id: int | None = None,
+             digest: str | None = None) -> None:
+        study = db.execute("SELECT protocol_hash, optimizer, hpo_seed FROM studies WHERE study_id = ?",
+                           (study_id,)).fetchone()
+        db.execute("INSERT INTO study_log (study_id, event, at, protocol_hash, optimizer, hpo_seed, trial_id, digest) "
+                   "VALUES (?,?,?,?,?,?,?,?)", (study_id, event, time.time(), study["protocol_hash"],
+                                                study["optimizer"], study["hpo_seed"], trial_id, digest))
+
+    @staticmethod
+    def _study_digest(db: sqlite3.Connection, study_id: str) -> str:
+        study = db.execute("SELECT * FROM studies WHERE study_id = ?", (study_id,)).fetchone()
+        rows = db.execute("SELECT * FROM trials WHERE study_id = ?", (study_id,)).fetchall()
+        summary = json.loads(study["summary_json"]) if study["summary_json"] else None
+        return study_digest(study_id, study["protocol_hash"], study["optimizer"], study["hpo_seed"],
+                            [trial_digest(dict(r)) for r in rows], summary)
+
+    def _verify(self, db: sqlite3.Connection, study_id: str) -> None:
+        where = f"study {study_id!r} in {self.path}"
+        logged = {r["trial_id"]: r["digest"] for r in db.execute(
+            "SELECT trial_id, digest FROM study_log WHERE study_id = ? AND event = 'trial'", (study_id,))}
+        rows = db.execute("SELECT * FROM trials WHERE study_id = ?", (study_id,)).fetchall()
+        for row in rows:
+            if logged.pop(row["trial_id"], None) != trial_digest(dict(row)):
+                raise StoreError(f"{where}: trial {row['trial_id']} ({row['phase']}, {row['role']}, seed {row['seed']}) "
+                                 "differs from what was stored: the store was edited; rerun the study in a new store")
+        if logged:
+            raise StoreError(f"{where}: {len(logged)} stored trial(s) were deleted (trial {min(logged)} first): "
+                             "the store was edited; rerun the study in a new store")
+        finished = db.execute("SELECT digest FROM study_log WHERE study_id = ? AND event = 'finished' "
+                              "ORDER BY entry_id DESC LIMIT 1", (study_id,)).fetchone()
+        if finished is not None and finished["digest"] != self._study_digest(db, study_id):
+            raise StoreError(f"{where}: the study finished, but its summary or trials changed afterwards: the store "
+                             "was edited; rerun the study in a new store")
 
     # trials ------------------------------------------------------------------------------------
     def get(self, key: TrialKey) -> TrialResult | None:
@@ -204,17 +312,20 @@ class ResultStore:
         """Store a finished trial (idempotent: an already-stored trial is left as it is)."""
         self.check_seal(key)
         with self._transaction() as db:
-            db.execute(
+            cursor = db.execute(
                 "INSERT OR IGNORE INTO trials (study_id, phase, role, audit, eval_index, config_hash, config_json, seed, "
-                "fidelity, budget, score, status, error, curve_json, notes_json, wall_s, cpu_s, host_json, "
-                "finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "fidelity, budget, trained, score, status, error, curve_json, notes_json, wall_s, cpu_s, host_json, "
+                "finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     key.study_id, key.phase, key.role, int(key.audit), eval_index, key.config_hash,
-                    json.dumps(config, sort_keys=True), key.seed, fidelity, key.budget, result.score,
+                    json.dumps(config, sort_keys=True), key.seed, fidelity, key.budget, result.trained, result.score,
                     result.status, result.error, json.dumps(result.curve), json.dumps(result.notes),
                     result.wall_s, result.cpu_s, json.dumps(result.host), time.time(),
                 ),
             )
+            if cursor.rowcount:
+                row = db.execute("SELECT * FROM trials WHERE trial_id = ?", (cursor.lastrowid,)).fetchone()
+                self._log(db, key.study_id, "trial", trial_id=row["trial_id"], digest=trial_digest(dict(row)))
 
     def trials(self, study_id: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT t.*, s.protocol_name, s.scale, s.protocol_hash, s.optimizer, s.hpo_seed, s.family " \
@@ -230,6 +341,7 @@ def _result(row: sqlite3.Row) -> TrialResult:
     return TrialResult(
         score=row["score"],
         status=row["status"],
+        trained=row["trained"],
         curve=[tuple(p) for p in json.loads(row["curve_json"])],
         wall_s=row["wall_s"],
         cpu_s=row["cpu_s"],

@@ -13,14 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import platform
+import os
 import time
 import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Hashable, Mapping, Sequence
 
 from ..registry import Registry
+
+
+def data_dir() -> Path:
+    """Where trainers cache what they make once per machine (rendered glyphs, compiled JAX code):
+    ``$HPOBENCH_DATA_DIR``, default ``~/.cache/hpobench-rl-cl``."""
+    return Path(os.environ.get("HPOBENCH_DATA_DIR", Path.home() / ".cache" / "hpobench-rl-cl"))
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -46,7 +53,8 @@ class Trial:
 
 @dataclass
 class TrialResult:
-    """A finished trial. ``status`` is ``ok`` or ``crashed`` (then ``score`` is the protocol's worst)."""
+    """A finished trial. ``status`` is ``ok`` or ``crashed`` (then ``score`` is the protocol's worst).
+    ``trained``: what the trial really trained, in the protocol's unit (None: unknown)."""
 
     score: float
     status: str
@@ -54,6 +62,7 @@ class TrialResult:
     wall_s: float
     cpu_s: float
     error: str | None = None
+    trained: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     host: dict[str, Any] = field(default_factory=dict)
 
@@ -76,21 +85,35 @@ def resolve_device(requested: str = "auto", *, prefer_gpu: bool) -> str:
 
 
 def host_info() -> dict[str, Any]:
-    """Where a trial trained (called in the training process, where torch is loaded anyway)."""
-    import torch
+    """Where and with what math a trial trained (called in the training process): the machine,
+    torch's version, threads and math backends, and NumPy's BLAS."""
+    import sys
 
-    return {
-        "host": platform.node(),
-        "cpu": platform.processor() or platform.machine(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
+    from .. import provenance
+
+    info: dict[str, Any] = provenance.machine()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
+                         "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available(),
+                         "deterministic": torch.are_deterministic_algorithms_enabled(),
+                         "cuda": torch.version.cuda if torch.cuda.is_available() else None}
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [{k: pool.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+                        for pool in threadpool_info()]
+    except ImportError:
+        pass
+    return info
 
 
 TrainingBody = Callable[[list[tuple[int, float]], dict[str, Any]], float]
 
 
 def guarded_trial(worst_score: float, body: TrainingBody) -> TrialResult:
-    """Run ``body(curve, notes)`` (it fills both and returns the final score) as one timed trial.
+    """Run ``body(curve, notes)`` (it fills both and returns the final score) as one timed trial;
+    ``notes["trained"]``, set by the body, is what it really trained.
 
     Never raises: any failure, or a score that is not finite, becomes a ``crashed`` result carrying
     its error and the protocol's worst score, so one bad configuration cannot stop a study.
@@ -113,6 +136,7 @@ def guarded_trial(worst_score: float, body: TrainingBody) -> TrialResult:
         wall_s=time.perf_counter() - wall_start,
         cpu_s=time.process_time() - cpu_start,
         error=error,
+        trained=notes.pop("trained", None),
         notes=notes,
         host=host_info(),
     )
@@ -146,6 +170,11 @@ class TrainerBackend(ABC):
 
     def check_ready(self, protocol: Any) -> None:
         """Refuse, before the first trial, a protocol this machine cannot train now (its data is missing)."""
+
+    def trained_units(self, spec: Any, config: Mapping[str, Any], budget: int) -> int:
+        """What a trial of ``config`` asked for ``budget`` units really trains (default: exactly that);
+        the runner charges a tool for this, before the trial runs."""
+        return budget
 
     def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
         """The names a configuration of ``protocol`` may set (None: this backend does not say)."""

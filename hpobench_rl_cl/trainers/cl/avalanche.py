@@ -13,8 +13,10 @@ every trial, so seeds vary the learner and not the scenario.
 
 from __future__ import annotations
 
+import os
 import warnings
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -59,17 +61,23 @@ def on_device_when_they_fit(datasets: Sequence[LabelledImages], device: str) -> 
     return True
 
 
-def scenario_for(spec: CLTrainSpec, device: str) -> tuple[Any, bool]:
-    """The class-incremental scenario of the spec's data, and whether its images sit on the GPU."""
+def scenario_for(spec: CLTrainSpec, device: str) -> tuple[Any, bool, str | None]:
+    """The class-incremental scenario of the spec's data, whether its images sit on the GPU, and the
+    data's content digest (in-memory data; None for a lazily read image folder)."""
+    import torch
     from avalanche.benchmarks import nc_benchmark
 
+    from .data import dataset_digest
+
     train, test = spec.data.load()
+    in_memory = all(isinstance(d.images, torch.Tensor) for d in (train, test))
+    digest = dataset_digest(train, test) if in_memory else None
     on_gpu = on_device_when_they_fit((train, test), device)
     per_exp = {0: spec.first_experience_classes} if spec.first_experience_classes else None
     return nc_benchmark(
         _ClassificationData(train), _ClassificationData(test), n_experiences=spec.n_experiences, task_labels=False,
         seed=spec.class_order_seed, per_exp_classes=per_exp, class_ids_from_zero_from_first_exp=True,
-    ), on_gpu
+    ), on_gpu, digest
 
 
 def _experience_accuracies(metrics: dict[str, Any], n_experiences: int) -> list[float]:
@@ -77,8 +85,39 @@ def _experience_accuracies(metrics: dict[str, Any], n_experiences: int) -> list[
     return [float(metrics[f"{prefix}{j:03d}"]) for j in range(n_experiences)]
 
 
+#: Deterministic kernels and no oneDNN convolutions (whose kernels depend on the CPU's vector
+#: instructions): CL trials as hardware-independent as torch allows; benchmarks/cl_determinism.py
+#: measures the cost.
+DETERMINISTIC = True
+
+
+@contextmanager
+def deterministic_math() -> Iterator[None]:
+    """Deterministic algorithms and reference convolutions for one trial, restored afterwards (the
+    trial may share its process with others)."""
+    import torch
+
+    if not DETERMINISTIC:
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for deterministic GEMMs
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.enabled
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.mkldnn.enabled = before[1]
+
+
 def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
     """Train a strategy through the scenario and score it. Never raises (failures are ``crashed``)."""
+    with deterministic_math():
+        return _train_cl_trial(spec, trial)
+
+
+def _train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
     import torch
 
     device = resolve_device(spec.device, prefer_gpu=True)
@@ -94,7 +133,7 @@ def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
         from .strategies import STRATEGIES, StrategyContext
 
         config = trial.config
-        scenario, data_on_gpu = scenario_for(spec, device)
+        scenario, data_on_gpu, data_digest = scenario_for(spec, device)
         # After the scenario: Avalanche seeds torch's global generator with the class-order seed.
         RNGManager.set_random_seeds(trial.seed)
         model = CL_MODELS.get(spec.model)(spec.data.info())
@@ -120,11 +159,17 @@ def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
             matrix.append(_experience_accuracies(learner.eval(scenario.test_stream, **loader), spec.n_experiences))
             curve.append((i + 1, 100.0 * cl_metrics.seen_accuracy(np.array(matrix)[:, : i + 1], weights[: i + 1])[-1]))
         metrics = cl_metrics.all_metrics(matrix, weights)
+        notes["trained"] = trial.budget
+        notes["data_digest"] = data_digest
         notes.update({"accuracy_matrix": matrix, "test_sizes": weights, **metrics,
                       "class_order": [int(c) for c in scenario.classes_order_original_ids]})
         return 100.0 * metrics[spec.metric]
 
     return guarded_trial(spec.worst_score, body)
+
+
+#: Data pairs already compared in this process (every strategy of a protocol shares its data).
+_DISJOINT: set[tuple[str, str]] = set()
 
 
 class AvalancheBackend(TrainerBackend):
@@ -149,13 +194,22 @@ class AvalancheBackend(TrainerBackend):
                                 f"(it takes {', '.join(sorted(accepted))})")
 
     def check_ready(self, protocol: Any) -> None:
-        from .data import ensure_data
+        """The data of both phases is here, and the evaluation data shares no image with the tuning
+        data (compared by content: renamed class folders, links and copies are the same images)."""
+        from .data import ensure_data, shared_images
 
         for phase, data in (("tuning_data", protocol.tuning_data), ("evaluation_data", protocol.evaluation_data)):
             try:
                 ensure_data(data)
             except UserError as error:
                 raise UserError(f"{protocol.source_path}: {phase}: {error}") from None
+        key = (repr(protocol.tuning_data), repr(protocol.evaluation_data))
+        if key not in _DISJOINT:
+            shared, example = shared_images(protocol.tuning_data, protocol.evaluation_data)
+            if shared:
+                raise ProtocolError(f"{protocol.source_path}: evaluation_data shares {shared} image(s) with tuning_data "
+                                    f"(e.g. {example}): the evaluation data must be unseen")
+            _DISJOINT.add(key)
 
     def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
         from .strategies import accepted_hyperparameters

@@ -18,6 +18,8 @@ the evaluation data cannot be read while tuning.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ import numpy as np
 
 from ...errors import ProtocolError, UserError
 from ...registry import Registry
+from ..base import data_dir
 
 GLYPH_CHARACTERS = "ABCDEFGHKLMNPRSTUWXY" + "0123456789" + "ΓΔΘΛΞΠΣΦΨΩ"
 GLYPH_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf",
@@ -80,8 +83,6 @@ class DataSource:
 DATASETS: Registry[DataSource] = Registry("CL dataset", "hpobench_rl_cl.datasets")
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("HPOBENCH_DATA_DIR", Path.home() / ".cache" / "hpobench-rl-cl"))
 
 
 def _select(images: np.ndarray, labels: np.ndarray, classes: Sequence[int]) -> LabelledImages:
@@ -292,6 +293,36 @@ class DataSpec:
 def missing_data(spec: DataSpec) -> str | None:
     """Why a dataset cannot be read here without downloading it (None when it can)."""
     return DATASETS.get(spec.source).missing(spec.options)
+
+
+def image_digests(data: LabelledImages) -> list[str]:
+    """One digest per image of its 8-bit pixels (shape included): the same picture gives the same
+    digest whatever file, folder name, link or source it came from (lossless formats)."""
+    digests = []
+    for index in range(len(data)):
+        pixels = np.round(np.asarray(data.images[index], dtype=np.float32) * 255).astype(np.uint8)
+        digests.append(hashlib.sha1(str(pixels.shape).encode() + pixels.tobytes()).hexdigest())
+    return digests
+
+
+def dataset_digest(train: LabelledImages, test: LabelledImages) -> str:
+    """The digest of a phase's data as a trial sees it (images and labels, in order): recorded with
+    every CL trial, since the glyphs are rendered on each machine by its fonts."""
+    content = [image_digests(train), train.targets, image_digests(test), test.targets]
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:16]
+
+
+def shared_images(tuning: DataSpec, evaluation: DataSpec) -> tuple[int, str | None]:
+    """How many images of the evaluation data also appear in the tuning data (train or test
+    splits, compared by content), and one of them described."""
+    seen = {d for split in tuning.load() for d in image_digests(split)}
+    shared, example = 0, None
+    for name, split in zip(("train", "test"), evaluation.load()):
+        for index, digest in enumerate(image_digests(split)):
+            if digest in seen:
+                shared += 1
+                example = example or f"{evaluation.source} {name} image {index} (class {split.targets[index]})"
+    return shared, example
 
 
 def ensure_data(spec: DataSpec) -> None:

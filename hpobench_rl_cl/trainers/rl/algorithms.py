@@ -35,6 +35,18 @@ def accepted_hyperparameters(algorithm: str) -> frozenset[str]:
     return frozenset(parameters - {"self", "policy", "env", "args", "kwargs"} | RUN_CONFIG_KEYS)
 
 
+def rollout_steps(algorithm: str, config: Any) -> int:
+    """Env steps SB3 collects between two checks of the budget: a whole rollout of ``n_steps`` per
+    env for on-policy algorithms (those that take ``n_steps``), one step per env otherwise."""
+    n_envs = int(config.get("n_envs", 1))
+    cls = ALGORITHMS.get(algorithm)
+    if "n_steps" not in accepted_hyperparameters(algorithm):
+        return n_envs
+    defaults = (inspect.signature(k.__init__).parameters.get("n_steps") for k in cls.__mro__ if "__init__" in vars(k))
+    default = next((p.default for p in defaults if p is not None and p.default is not inspect.Parameter.empty), 2048)
+    return int(config.get("n_steps", default)) * n_envs
+
+
 def check_sb3_protocol(protocol: Any) -> None:
     """The algorithm and environment exist; every hyperparameter the search space, the base
     configuration and the hand-tuned configuration set is one the algorithm takes."""

@@ -140,11 +140,16 @@ class RunConfig:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-def build_run_config(config: Mapping[str, Any], *, default_policy: str, total_timesteps: int) -> RunConfig:
+def build_run_config(config: Mapping[str, Any], *, default_policy: str, total_timesteps: int,
+                     full_timesteps: int | None = None) -> RunConfig:
     """Split a configuration into SB3 keyword arguments and rl-zoo3's environment conventions.
 
     A replay buffer larger than the run's total timesteps never fills, so it is clamped to the
-    run length (identical behaviour, bounded memory); the clamp is recorded in ``notes``.
+    run length (identical behaviour, bounded memory). A run shorter than the protocol's full
+    fidelity (``full_timesteps``: a multi-fidelity tool's low rung) scales ``learning_starts``
+    by the same factor, so that a shortened run still learns over the same share of its steps
+    (schedules and exploration fractions are fractions of the run in SB3 already). Both adjustments
+    are recorded in ``notes``.
     """
     from rl_zoo3.utils import get_wrapper_class
 
@@ -162,6 +167,9 @@ def build_run_config(config: Mapping[str, Any], *, default_policy: str, total_ti
     if isinstance(kwargs.get("train_freq"), list):
         kwargs["train_freq"] = tuple(kwargs["train_freq"])
     kwargs = {key: _schedule(value) for key, value in kwargs.items()}
+    if full_timesteps and total_timesteps < full_timesteps and kwargs.get("learning_starts"):
+        notes["learning_starts_scaled_from"] = int(kwargs["learning_starts"])
+        kwargs["learning_starts"] = int(kwargs["learning_starts"]) * total_timesteps // full_timesteps
     if "buffer_size" in kwargs and int(kwargs["buffer_size"]) > total_timesteps:
         notes["buffer_size_clamped_from"] = int(kwargs["buffer_size"])
         kwargs["buffer_size"] = max(int(total_timesteps), 1)

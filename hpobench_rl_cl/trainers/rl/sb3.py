@@ -87,7 +87,8 @@ def train_trial(spec: RLTrainSpec, trial: Trial) -> TrialResult:
     torch.set_num_threads(1)  # measured faster than more threads for these small networks
 
     def body(curve: list[tuple[int, float]], notes: dict[str, Any]) -> float:
-        run_config = build_run_config(trial.config, default_policy=spec.policy, total_timesteps=trial.budget)
+        run_config = build_run_config(trial.config, default_policy=spec.policy, total_timesteps=trial.budget,
+                                      full_timesteps=spec.full_timesteps)
         notes.update(run_config.notes)
         train_env, eval_env = _make_envs(spec, run_config, trial.seed)
         algorithm = ALGORITHMS.get(spec.algorithm)
@@ -105,7 +106,7 @@ def train_trial(spec: RLTrainSpec, trial: Trial) -> TrialResult:
         model.learn(total_timesteps=trial.budget, callback=CurveCallback(early, evaluate, curve))
         curve.append((final, evaluate()))
         # Rollout-based algorithms round the budget up to whole rollouts (n_steps * n_envs).
-        notes["trained_steps"] = int(model.num_timesteps)
+        notes["trained"] = int(model.num_timesteps)
         train_env.close()
         eval_env.close()
         return curve[-1][1]
@@ -125,6 +126,14 @@ class SB3Backend(TrainerBackend):
         from .run_config import check_values
 
         check_values(config, where)
+
+    def trained_units(self, spec: RLTrainSpec, config: Any, budget: int) -> int:
+        """SB3 collects whole rollouts: ``n_steps * n_envs`` steps for on-policy algorithms (a budget
+        below one rollout trains one rollout), ``n_envs`` steps per step for off-policy ones."""
+        from .algorithms import rollout_steps
+
+        rollout = rollout_steps(spec.algorithm, config)
+        return -(-budget // rollout) * rollout
 
     def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
         from .algorithms import accepted_hyperparameters

@@ -10,7 +10,8 @@ from typing import Any
 @dataclass(frozen=True)
 class RLTrainSpec:
     """The environment, algorithm and evaluation of a protocol's trials. ``device``: ``auto``,
-    ``cpu`` or ``cuda``, resolved by the backend in the process that trains."""
+    ``cpu`` or ``cuda``, resolved by the backend in the process that trains. ``full_timesteps``:
+    the protocol's full-fidelity length (shorter runs scale length-valued hyperparameters)."""
 
     env_id: str
     algorithm: str
@@ -20,3 +21,4 @@ class RLTrainSpec:
     worst_score: float
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
+    full_timesteps: int | None = None

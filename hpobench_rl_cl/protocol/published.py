@@ -1,0 +1,32 @@
+"""The RL paper's published incumbents (how-to-autorl, Apache-2.0), shipped as protocol reference
+data: what ``reproduce rl-paper`` retrains on the test seeds, and the only configurations a study
+may put on held-out seeds in the ``published`` role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .common import read_yaml, shipped_file
+
+INCUMBENTS_FILE = shipped_file("reference/how-to-autorl-incumbents.yaml")
+#: Shipped protocol -> its key in the incumbents file.
+RL_PAPER_PROTOCOLS = {"ppo-acrobot": "ppo_acrobot", "dqn-minigrid": "dqn_minigrid", "sac-pendulum": "sac_pendulum"}
+PUBLISHED_ROLE = "published"
+
+
+def published_incumbents(protocol: str, variants: tuple[str, ...] | None = None,
+                         runs: int | None = None) -> dict[str, dict[str, Any]]:
+    """The paper's incumbents for a shipped protocol (``rs``/``dehb``; the chosen variants and first
+    ``runs`` HPO runs, default all); none for any other protocol."""
+    if protocol not in RL_PAPER_PROTOCOLS:
+        return {}
+    data = read_yaml(INCUMBENTS_FILE, "the published incumbents")[RL_PAPER_PROTOCOLS[protocol]]
+    return {name: entry for name, entry in sorted(data.items())
+            if (variants is None or entry["variant"] in variants) and (runs is None or entry["hpo_run"] < runs)}
+
+
+def published_config(protocol: Any, entry: dict[str, Any]) -> dict[str, Any]:
+    """The configuration a published incumbent trains with on ``protocol``. Each trains with the policy
+    its file names (the paper's random-search DQN-MiniGrid incumbents name MlpPolicy: SB3 then
+    flattens the image observation)."""
+    return {**protocol.base_config, **entry["model_kwargs"], "policy": entry["policy"]}

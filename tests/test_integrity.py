@@ -1,0 +1,223 @@
+"""Attacks of a researcher who wants a good number, each refused (closed-form backend: no training)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+from closed_form import PROTOCOL, ClosedFormBackend
+
+from hpobench_rl_cl import api, cli
+from hpobench_rl_cl.analysis.results import collect
+from hpobench_rl_cl.errors import SealError, StoreError, UserError
+from hpobench_rl_cl.protocol import read_protocol
+from hpobench_rl_cl.runner.session import Session
+from hpobench_rl_cl.trainers.base import BACKENDS
+
+BACKENDS.add("closed-form", ClosedFormBackend)
+
+
+@pytest.fixture
+def study(tmp_path):
+    ClosedFormBackend.calls, ClosedFormBackend.results_per_call, ClosedFormBackend.crash = [], None, False
+    path = tmp_path / "closed-form.yaml"
+    path.write_text(PROTOCOL)
+    summary = api.run_study(str(path), scale="paper", workers=1, store=tmp_path / "runs", results=tmp_path / "results",
+                            progress=False)
+    return str(path), summary
+
+
+def _tamper(tmp_path, *statements: str) -> None:
+    """What a user with the sqlite3 shell can do: drop the store's guards and edit rows."""
+    db = sqlite3.connect(tmp_path / "runs" / "hpobench.sqlite")
+    for trigger in ("trials_never_change", "trials_are_never_deleted"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+
+
+def _rerun(path, tmp_path, **kwargs):
+    return api.run_study(path, scale="paper", workers=1, store=tmp_path / "runs", results=tmp_path / "results",
+                         progress=False, **kwargs)
+
+
+def test_a_stored_trial_cannot_be_updated_or_deleted_through_sqlite(study, tmp_path):
+    db = sqlite3.connect(tmp_path / "runs" / "hpobench.sqlite")
+    with pytest.raises(sqlite3.IntegrityError, match="never changes"):
+        db.execute("UPDATE trials SET score = 999")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM study_log")
+
+
+def test_raising_a_score_deleting_held_out_rows_and_nulling_the_summary_is_refused_on_rerun(study, tmp_path):
+    path, summary = study
+    _tamper(tmp_path,
+            f"UPDATE trials SET score = 999 WHERE phase = 'tuning' AND config_hash != '{summary['incumbent']['config_hash']}'"
+            " AND trial_id = (SELECT MIN(trial_id) FROM trials WHERE phase = 'tuning')",
+            "DELETE FROM trials WHERE phase = 'test'", "UPDATE studies SET summary_json = NULL")
+    with pytest.raises(StoreError, match=rf"study '{summary['study_id']}' .*the store was edited"):
+        _rerun(path, tmp_path)
+
+
+def test_removing_an_audit_mark_is_refused_by_show(study, tmp_path):
+    path, _ = study
+    mine = api.train_config(path, {"learning_rate": 0.9, "width": 32}, scale="paper", seeds=[5], audit=True,
+                            workers=1, store=tmp_path / "runs", results=tmp_path / "results", progress=False)
+    _tamper(tmp_path, "UPDATE trials SET audit = 0 WHERE audit = 1")
+    with pytest.raises(StoreError, match="differs from what was stored"):
+        api.show_study(mine["study_id"], tmp_path / "runs")
+
+
+def test_a_direct_call_cannot_put_another_configuration_on_held_out_seeds(tmp_path):
+    path = tmp_path / "closed-form.yaml"
+    path.write_text(PROTOCOL)
+    protocol = read_protocol(str(path), "paper")
+    with Session(tmp_path / "runs", workers=1, progress=False) as session:
+        fresh = session.study(protocol, "fresh", "random", 0, "cpu")
+        with pytest.raises(SealError, match="did not select this incumbent configuration"):
+            fresh.train_roles({"incumbent": {"learning_rate": 0.3, "width": 16}}, (5, 6))
+        with pytest.raises(SealError, match="did not select this hand-tuned configuration"):
+            fresh.train_roles({"hand-tuned": {"learning_rate": 0.3, "width": 16}}, (5,))
+        with pytest.raises(SealError, match="did not select this published configuration"):
+            fresh.train_roles({"published": {"learning_rate": 0.3, "width": 16}}, (5,))
+
+
+def test_reusing_a_study_name_with_another_tool_or_hpo_seed_is_refused(study, tmp_path):
+    path, summary = study
+    for change in ({"optimizer": "tpe"}, {"hpo_seed": 3}):
+        with pytest.raises(StoreError, match="belongs to random with HPO seed 0"):
+            _rerun(path, tmp_path, study_name=summary["study_id"], **change)
+
+
+def test_every_study_started_is_in_the_exported_log(study, tmp_path):
+    path, _ = study
+    _rerun(path, tmp_path, hpo_seed=2)
+    log = pd.read_csv(tmp_path / "results" / "study_log.csv")
+    started = log[log["event"] == "started"]
+    assert sorted(started["hpo_seed"]) == [0, 2]
+    assert set(log[log["event"] == "finished"]["digest"].str.len()) == {64}
+
+
+def test_an_edited_export_stops_the_leaderboard_build_naming_the_study(study, tmp_path, capsys):
+    _, summary = study
+    csv = tmp_path / "results" / "rl" / f"{summary['study_id']}.csv"
+    frame = pd.read_csv(csv)
+    frame.loc[frame["phase"] == "test", "score"] += 50
+    frame.to_csv(csv, index=False)
+    with pytest.raises(UserError, match=rf"study {summary['study_id']}: its rows or summary differ"):
+        collect(tmp_path / "results")
+    assert cli.main(["leaderboard", "build", "--results", str(tmp_path / "results"), "--out",
+                     str(tmp_path / "site")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_an_export_keeps_the_digest_the_store_logged(study, tmp_path):
+    _, summary = study
+    meta = json.loads((tmp_path / "results" / "rl" / f"{summary['study_id']}.summary.json").read_text())
+    assert len(meta["digest"]) == 64 and [e["event"] for e in meta["log"]] == ["started", "finished"]
+    collect(tmp_path / "results")  # the untouched export verifies
+
+
+def test_the_recorded_official_hashes_are_the_shipped_protocols():
+    from hpobench_rl_cl.protocol.official import recorded, shipped_hashes
+
+    assert recorded() == shipped_hashes(), "a shipped protocol changed: record it with " \
+                                           "`python -m hpobench_rl_cl.protocol.official --write`"
+
+
+@pytest.fixture
+def closed_form_is_official(monkeypatch, tmp_path):
+    """Record the closed-form protocol as if it shipped (runs 0 and 1 make a complete entry)."""
+    from hpobench_rl_cl.protocol import official
+
+    path = tmp_path / "closed-form.yaml"
+    path.write_text(PROTOCOL)
+    protocol = read_protocol(str(path), "paper")
+    table = {protocol.name: {"paper": {"hash": protocol.hash, "hpo_runs": 2, "hand_tuned_source": "a closed form"}}}
+    monkeypatch.setattr(official, "recorded", lambda: table)
+    return str(path)
+
+
+def _views(results):
+    from hpobench_rl_cl.analysis.tables import protocol_views
+
+    return {view.protocol_id: view for view in protocol_views(collect(results))}
+
+
+def test_a_copied_protocol_under_a_shipped_name_is_a_separate_labelled_entry(closed_form_is_official, tmp_path):
+    official_path = closed_form_is_official
+    ClosedFormBackend.calls, ClosedFormBackend.results_per_call, ClosedFormBackend.crash = [], None, False
+    kwargs = dict(scale="paper", workers=1, store=tmp_path / "runs", results=tmp_path / "results", progress=False)
+    genuine = api.run_study(official_path, **kwargs)
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(PROTOCOL.replace("hand_tuned: {source: a closed form, config: {learning_rate: 0.5, width: 16}}",
+                                     "hand_tuned: {source: Someone et al., config: {learning_rate: 0.3, width: 16}}")
+                    .replace("test_seeds: [5, 6, 7]", "test_seeds: [0, 1, 2]").replace("tuning_seeds: [0, 1]",
+                                                                                       "tuning_seeds: [5, 6]"))
+    forged = api.run_study(str(copy), study_name="closed-form-forged", **kwargs)
+    assert genuine["protocol_status"] == "official" and forged["protocol_status"] == "modified"
+    assert forged["hand_tuned"]["declared_by"] == "user"
+    views = _views(tmp_path / "results")
+    official_view = views["closed-form@paper"]
+    modified = next(v for pid, v in views.items() if "modified protocol" in pid)
+    hand = next(r for r in official_view.rows if r.method == "hand-tuned")
+    points = official_view.test_points
+    assert sorted(points[points["method"] == "hand-tuned"]["seed"]) == [5, 6, 7]
+    assert hand.mean == pytest.approx(genuine["held_out"]["hand-tuned"]["mean"])
+    assert {r.standing for r in modified.rows} == {"user-declared baseline", "modified protocol"}
+    assert all(not r.ranked for r in modified.rows)
+
+
+def test_a_tool_entry_is_complete_only_with_every_hpo_run(closed_form_is_official, tmp_path):
+    from hpobench_rl_cl.analysis.tables import aggregate
+
+    kwargs = dict(scale="paper", workers=1, store=tmp_path / "runs", results=tmp_path / "results", progress=False)
+    api.run_study(closed_form_is_official, hpo_seed=0, **kwargs)
+    api.run_study(closed_form_is_official, hpo_seed=2, **kwargs)  # run 1 is missing: shopping leaves a hole
+    row = next(r for r in _views(tmp_path / "results")["closed-form@paper"].rows if r.method == "random")
+    assert row.standing == "incomplete" and row.studies == 2 and not row.ranked
+    assert "random" not in {e["method"] for e in aggregate(list(_views(tmp_path / "results").values()), "rl")}
+    api.run_study(closed_form_is_official, hpo_seed=1, **kwargs)
+    row = next(r for r in _views(tmp_path / "results")["closed-form@paper"].rows if r.method == "random")
+    assert row.standing == "complete" and row.studies == 3 and row.ranked
+
+
+def test_a_search_space_that_leaves_nothing_to_choose_is_refused(tmp_path):
+    from hpobench_rl_cl.errors import ProtocolError
+
+    path = tmp_path / "one-value.yaml"
+    path.write_text(PROTOCOL.replace("choices: [16, 32]", "choices: [16]"))
+    with pytest.raises(ProtocolError, match="two or more values"):
+        read_protocol(str(path), "paper")
+
+
+def test_verify_retrains_stored_trials_and_reports_identical_or_the_difference(study, tmp_path, capsys):
+    from hpobench_rl_cl.runner.verify import verify
+
+    path, summary = study
+    report = verify(summary["study_id"], store=tmp_path / "runs", sample=2, protocol_file=path)
+    assert report["all_identical"] and {r["phase"] for r in report["trials"]} == {"tuning", "test"}
+    assert len(report["trials"]) == 4 and not any(r["hardware_differs"] for r in report["trials"])
+    csv = tmp_path / "results" / "rl" / f"{summary['study_id']}.csv"
+    frame = pd.read_csv(csv, float_precision="round_trip")
+    frame.loc[0, "score"] += 1.5
+    frame.to_csv(csv, index=False)
+    assert cli.main(["verify", str(csv), "--sample", "100", "--protocol", path]) == 0
+    out = capsys.readouterr().out
+    assert "differs by -1.5 (same hardware, same data)" in out
+    written = json.loads(csv.with_name(f"{summary['study_id']}.verification.json").read_text())
+    assert not written["all_identical"] and written["largest_difference"] == pytest.approx(1.5)
+
+
+def test_verify_refuses_a_protocol_whose_hash_differs(study, tmp_path):
+    from hpobench_rl_cl.runner.verify import verify
+
+    _, summary = study
+    other = tmp_path / "other.yaml"
+    other.write_text(PROTOCOL.replace("budget_full_runs: 4", "budget_full_runs: 5"))
+    with pytest.raises(UserError, match="pass the study's own protocol file"):
+        verify(summary["study_id"], store=tmp_path / "runs", protocol_file=str(other))
