@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from .errors import UserError
+from .protocol.common import DEFAULT_PROTOCOL
 
 
 def _seeds(text: str) -> list[int]:
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="tune a protocol, then train incumbent and hand-tuned on the held-out seeds")
-    run.add_argument("protocol", nargs="?", default="ppo-cartpole", help="protocol name or YAML path")
+    run.add_argument("protocol", nargs="?", default=DEFAULT_PROTOCOL, help=f"protocol name or YAML path (default: {DEFAULT_PROTOCOL})")
     run.add_argument("--optimizer", default="random", help="HPO tool (default: random)")
     run.add_argument("--hpo-seed", type=int, default=0)
     run.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://HOST:8786)")

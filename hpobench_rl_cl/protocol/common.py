@@ -25,7 +25,7 @@ from .search_space import build_space
 DATA_ROOT = Path(str(files("hpobench_rl_cl.protocol") / "data"))
 FAMILIES = ("rl", "cl")
 SCALES = ("smoke", "quick", "paper")
-DEFAULT_PROTOCOL = "ppo-cartpole"
+DEFAULT_PROTOCOL = "ppo-cartpole-jax"
 DEFAULT_SCALE = "quick"
 #: The held-out phase of each family: RL retrains on sealed test seeds; CL runs on the evaluation
 #: dataset (the CL paper's word). Every summary, export and table says ``held_out`` for either.

@@ -187,5 +187,6 @@ class TrainerBackend(ABC):
 
 BACKENDS: Registry[type[TrainerBackend]] = Registry("trainer backend", "hpobench_rl_cl.backends", {
     "sb3": "hpobench_rl_cl.trainers.rl.sb3:SB3Backend",
+    "jax": "hpobench_rl_cl.trainers.rl.jax.backend:JaxBackend",
     "avalanche": "hpobench_rl_cl.trainers.cl.avalanche:AvalancheBackend",
 })

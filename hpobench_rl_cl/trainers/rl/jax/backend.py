@@ -1,0 +1,158 @@
+"""The ``jax`` backend: a batch of (configuration, seed) trials trained in one jitted, vmapped call.
+
+Trials share a call when their :class:`~.ppo.PPOShape` is equal (the batch key: what changes shapes
+or loop structure); everything else varies per trial inside the batch. A call is padded to the next
+of a few fixed sizes (repeating its first trial), so a shape compiles once per size, and compiled
+code is kept in JAX's persistent cache (``$HPOBENCH_DATA_DIR/jax-cache``), so once per machine.
+
+A trial's random streams come from its own seed only (``PRNGKey(seed)`` for training,
+``PRNGKey(seed + 1,000,000)`` for evaluation), never from its position in a batch. Its score is
+bit-reproducible given its batch layout, recorded in its notes (size, position, key): XLA's batched
+kernels round differently from a lone trial's, so the same trial alone and in a batch agree in its
+first update (tested within 1e-5) and drift apart as training amplifies rounding
+(``benchmarks/backend_agreement.py`` reports how far, next to the spread across seeds).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Hashable, Mapping, Sequence
+
+from ...base import TrainerBackend, Trial, TrialResult, data_dir, host_info
+from ..spec import RLTrainSpec
+
+#: Padded batch sizes: a call of n trials compiles for the smallest of these that holds them.
+PAD_SIZES = (1, 2, 4, 5, 8, 10, 16, 32, 64)  # 5 and 10: the shipped protocols' tuning and test seeds
+ALGORITHMS = ("PPO",)
+_COMPILED: dict[tuple[Any, int], Any] = {}
+
+
+def configure_jax() -> None:
+    """No preallocation (RL and CL share a GPU), and the persistent compilation cache."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(data_dir() / "jax-cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def _shape_of(spec: RLTrainSpec, trial: Trial) -> Any:
+    from .ppo import split_config
+
+    return split_config(trial.config, spec.env_id, trial.budget, spec.curve_points, spec.eval_episodes)
+
+
+class JaxBackend(TrainerBackend):
+    """PPO on gymnax environments, a whole group of trials per compiled call."""
+
+    max_batch = PAD_SIZES[-1]
+
+    def batch_key(self, spec: RLTrainSpec, trial: Trial) -> Hashable:
+        try:
+            return _shape_of(spec, trial)[0]
+        except ValueError as error:  # trained (and reported crashed) on its own
+            return ("unsupported", str(error), trial.config_hash)
+
+    def resources(self, spec: RLTrainSpec, workers: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        may_use_gpu = spec.device in ("auto", "cuda")
+        return {"GPU": 1} if may_use_gpu and any("GPU" in w.get("resources", {}) for w in workers) else {}
+
+    def check_protocol(self, protocol: Any) -> None:
+        from ....errors import ProtocolError
+        from .envs import GYMNAX_IDS
+
+        if protocol.algorithm not in ALGORITHMS:
+            raise ProtocolError(f"{protocol.source_path}: the jax backend trains {', '.join(ALGORITHMS)}, "
+                                f"not {protocol.algorithm}")
+        if protocol.env_id not in GYMNAX_IDS:
+            raise ProtocolError(f"{protocol.source_path}: the jax backend has no {protocol.env_id!r} "
+                                f"(it has {', '.join(GYMNAX_IDS)})")
+        self.check_config(protocol, protocol.hand_tuned_run_config()[0], f"{protocol.source_path}: hand-tuned")
+        self.check_config(protocol, protocol.base_config, f"{protocol.source_path}: base_config")
+
+    def check_config(self, protocol: Any, config: Mapping[str, Any], where: str) -> None:
+        from ....errors import UserError
+        from ..run_config import check_values
+        from .ppo import SUPPORTED
+
+        check_values(config, where)
+        unknown = set(config) - SUPPORTED
+        if unknown:
+            raise UserError(f"{where}: the jax backend's PPO does not take {sorted(unknown)}")
+
+    def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
+        from .ppo import SUPPORTED
+
+        return set(SUPPORTED)
+
+    def trained_units(self, spec: RLTrainSpec, config: Mapping[str, Any], budget: int) -> int:
+        from .ppo import SB3_DEFAULTS
+
+        rollout = int(config.get("n_envs", 1)) * int(config.get("n_steps", SB3_DEFAULTS["n_steps"]))
+        return -(-budget // rollout) * rollout
+
+    def train_batch(self, spec: RLTrainSpec, trials: Sequence[Trial]) -> list[TrialResult]:
+        try:
+            shapes = [_shape_of(spec, trial) for trial in trials]
+        except ValueError as error:
+            return [_crashed(spec, f"ValueError: {error}") for _ in trials]
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        try:
+            scores = _train(shapes[0][0], [hyper for _, hyper, _ in shapes], [t.seed for t in trials], spec.device)
+        except Exception as error:  # noqa: BLE001 - a failing batch is crashed trials, never a dead study
+            return [_crashed(spec, f"{type(error).__name__}: {error}") for _ in trials]
+        wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+        padded = next(size for size in PAD_SIZES if size >= len(trials))
+        host = host_info()
+        results = []
+        for position, (trial, (shape, _, steps)) in enumerate(zip(trials, shapes)):
+            curve = [(int(step), float(score)) for step, score in zip(steps, scores[position])]
+            final = curve[-1][1]
+            ok = final == final and abs(final) != float("inf")
+            results.append(TrialResult(
+                score=final if ok else spec.worst_score, status="ok" if ok else "crashed", curve=curve if ok else [],
+                wall_s=wall / len(trials), cpu_s=cpu / len(trials),
+                error=None if ok else f"FloatingPointError: final score is {final}",
+                trained=-(-shape.total_timesteps // shape.rollout) * shape.rollout,
+                notes={"batch": {"size": padded, "trials": len(trials), "position": position,
+                                 "key": repr(shape)}},
+                host=host))
+        return results
+
+
+def _crashed(spec: RLTrainSpec, error: str) -> TrialResult:
+    return TrialResult(spec.worst_score, "crashed", [], 0.0, 0.0, error=error, host=host_info())
+
+
+def _device(requested: str) -> Any:
+    """``auto``: a GPU when JAX sees one (``pip install -e ".[gpu]"``), else the CPU."""
+    import jax
+
+    from ....errors import UserError
+
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    if requested == "cuda" and not gpus:
+        raise UserError("--device cuda asked for, but JAX sees no GPU (install the gpu extra)")
+    return gpus[0] if gpus and requested != "cpu" else jax.devices("cpu")[0]
+
+
+def _train(shape: Any, hypers: list[Any], seeds: list[int], device: str) -> Any:
+    """Scores (trials x checkpoints) of one padded, compiled, vmapped call."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from .ppo import EVAL_SEED_OFFSET, make_trainer
+
+    configure_jax()
+    size = next(s for s in PAD_SIZES if s >= len(seeds))
+    pad = size - len(seeds)
+    hypers, seeds = hypers + [hypers[0]] * pad, seeds + [seeds[0]] * pad
+    if (shape, size) not in _COMPILED:
+        _COMPILED[(shape, size)] = jax.jit(jax.vmap(make_trainer(shape).train))
+    with jax.default_device(_device(device)):
+        stacked = jax.tree.map(lambda *values: jnp.stack(values), *hypers)
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+        eval_keys = jnp.stack([jax.random.PRNGKey(s + EVAL_SEED_OFFSET) for s in seeds])
+        return np.asarray(_COMPILED[(shape, size)](stacked, keys, eval_keys))[: size - pad]

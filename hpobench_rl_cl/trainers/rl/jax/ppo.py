@@ -1,0 +1,316 @@
+"""PPO with SB3's meaning for every hyperparameter, as one pure function of (hyperparameters, key).
+
+:func:`make_trainer` takes what changes shapes or loop structure (:class:`PPOShape`: the batch key)
+and returns ``train(hyper, key, eval_key) -> scores`` for one trial, written as if alone; the
+backend jits it once per shape and vmaps it over a batch of trials (PureJaxRL's and rejax's design). Everything in
+:class:`PPOHyper` may differ between the trials of one batch.
+
+SB3's semantics, each kept here (``tests/test_jax_backend.py`` checks them one by one):
+- ``MlpPolicy``: separate policy and value networks (``net_arch`` 64x64, tanh by default), orthogonal
+  initialisation (gain sqrt(2); 0.01 for the action head, 1 for the value head), biases 0;
+- one loss ``policy + ent_coef * entropy + vf_coef * value`` and one Adam (eps 1e-5), gradients
+  clipped by their global norm (``max_norm / (norm + 1e-6)``, as torch's ``clip_grad_norm_``);
+- advantages normalised per minibatch (unbiased std, +1e-8) only when ``normalize_advantage``;
+  value clipping only when ``clip_range_vf`` is set (SB3: None = off);
+- rollouts of ``n_steps`` per env until ``total_timesteps`` is reached (whole rollouts); a
+  time-limit truncation adds ``gamma * V(terminal observation)`` to the reward, a termination not;
+  GAE as SB3's rollout buffer computes it;
+- ``lin_X`` schedules for the learning rate and the clip range: ``X * progress_remaining``, with
+  progress taken after each rollout (``1 - steps / total_timesteps``), as SB3 does;
+- evaluation: the deterministic policy (arg max) on ``eval_episodes`` episodes of an environment
+  seeded apart from training (seed + 1,000,000), the same episodes at every checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from .envs import JaxEnv, make_env
+
+EVAL_SEED_OFFSET = 1_000_000
+SB3_DEFAULTS = {"learning_rate": 3e-4, "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99,
+                "gae_lambda": 0.95, "clip_range": 0.2, "clip_range_vf": None, "normalize_advantage": True,
+                "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 0.5, "n_envs": 1}
+#: What a configuration may set for the jax PPO (everything else SB3 would accept is refused).
+SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs"}
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "relu": jax.nn.relu}
+_SCHEDULE_PREFIX = "lin_"
+
+
+@dataclass(frozen=True)
+class PPOShape:
+    """What changes array shapes or loop structure: trials share a compiled call only when equal."""
+
+    env_id: str
+    n_envs: int
+    n_steps: int
+    batch_size: int
+    n_epochs: int
+    pi_arch: tuple[int, ...]
+    vf_arch: tuple[int, ...]
+    activation: str
+    learning_rate_schedule: bool
+    clip_range_schedule: bool
+    clip_value: bool
+    total_timesteps: int
+    eval_after: tuple[int, ...]  # updates done before each learning-curve evaluation (the last: all)
+    eval_episodes: int
+
+    @property
+    def rollout(self) -> int:
+        return self.n_envs * self.n_steps
+
+
+class PPOHyper(NamedTuple):
+    """Per-trial values (arrays inside a batch)."""
+
+    learning_rate: jax.Array
+    gamma: jax.Array
+    gae_lambda: jax.Array
+    clip_range: jax.Array
+    clip_range_vf: jax.Array
+    ent_coef: jax.Array
+    vf_coef: jax.Array
+    max_grad_norm: jax.Array
+    normalize_advantage: jax.Array
+
+
+def _scheduled(value: Any) -> tuple[float, bool]:
+    if isinstance(value, str) and value.startswith(_SCHEDULE_PREFIX):
+        return float(value[len(_SCHEDULE_PREFIX):]), True
+    return float(value), False
+
+
+def _net_arch(policy_kwargs: Any) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+    from ..run_config import parse_policy_kwargs
+
+    kwargs = parse_policy_kwargs(policy_kwargs or {})
+    unknown = set(kwargs) - {"net_arch", "activation_fn", "ortho_init"}
+    if unknown or kwargs.get("ortho_init", True) is not True:
+        raise ValueError(f"the jax PPO takes net_arch and activation_fn in policy_kwargs, not {sorted(unknown)}")
+    arch = kwargs.get("net_arch", [64, 64])
+    pi, vf = (arch.get("pi", []), arch.get("vf", [])) if isinstance(arch, dict) else (arch, arch)
+    activation = getattr(kwargs.get("activation_fn"), "__name__", "Tanh").lower()
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"the jax PPO has activations {sorted(ACTIVATIONS)}, not {activation}")
+    return tuple(pi), tuple(vf), activation
+
+
+def checkpoint_updates(budget: int, rollout: int, curve_points: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The SB3 backend's learning-curve checkpoints (env steps) and, for each, the number of updates
+    its policy had: SB3 evaluates during the rollout in which the checkpoint is passed, before that
+    rollout's update; the last one after training."""
+    from ..sb3 import checkpoints
+
+    steps = tuple(checkpoints(budget, curve_points))
+    iterations = -(-budget // rollout)
+    updates = tuple(math.ceil(step / rollout) - 1 for step in steps[:-1]) + (iterations,)
+    return steps, updates
+
+
+def split_config(config: Mapping[str, Any], env_id: str, budget: int, curve_points: int,
+                 eval_episodes: int) -> tuple[PPOShape, PPOHyper, tuple[int, ...]]:
+    """A configuration (SB3 names, rl-zoo3 conventions) as (shape, per-trial values, checkpoint steps)."""
+    unknown = set(config) - SUPPORTED
+    if unknown:
+        raise ValueError(f"the jax PPO does not take {sorted(unknown)}")
+    if config.get("policy", "MlpPolicy") != "MlpPolicy":
+        raise ValueError(f"the jax PPO has MlpPolicy only, not {config['policy']}")
+    values = {**SB3_DEFAULTS, **config}
+    n_envs, n_steps, batch_size = int(values["n_envs"]), int(values["n_steps"]), int(values["batch_size"])
+    if (n_envs * n_steps) % batch_size:
+        raise ValueError(f"the jax PPO needs batch_size ({batch_size}) to divide n_steps * n_envs ({n_envs * n_steps})")
+    learning_rate, lr_schedule = _scheduled(values["learning_rate"])
+    clip_range, clip_schedule = _scheduled(values["clip_range"])
+    pi_arch, vf_arch, activation = _net_arch(values.get("policy_kwargs"))
+    steps, updates = checkpoint_updates(budget, n_envs * n_steps, curve_points)
+    shape = PPOShape(env_id, n_envs, n_steps, batch_size, int(values["n_epochs"]), pi_arch, vf_arch, activation,
+                     lr_schedule, clip_schedule, values["clip_range_vf"] is not None, budget, updates, eval_episodes)
+    hyper = PPOHyper(*(jnp.float32(v) for v in (
+        learning_rate, values["gamma"], values["gae_lambda"], clip_range, values["clip_range_vf"] or 0.0,
+        values["ent_coef"], values["vf_coef"], values["max_grad_norm"], bool(values["normalize_advantage"]))))
+    return shape, hyper, steps
+
+
+# networks ----------------------------------------------------------------------------------------
+def _dense(key: jax.Array, n_in: int, n_out: int, gain: float) -> tuple[jax.Array, jax.Array]:
+    return jax.nn.initializers.orthogonal(gain)(key, (n_in, n_out), jnp.float32), jnp.zeros(n_out, jnp.float32)
+
+
+def init_params(key: jax.Array, shape: PPOShape, obs_size: int, n_actions: int) -> dict[str, Any]:
+    keys = iter(jax.random.split(key, len(shape.pi_arch) + len(shape.vf_arch) + 2))
+    params: dict[str, Any] = {}
+    for name, arch in (("pi", shape.pi_arch), ("vf", shape.vf_arch)):
+        sizes = (obs_size, *arch)
+        params[name] = [_dense(next(keys), a, b, math.sqrt(2)) for a, b in zip(sizes[:-1], sizes[1:])]
+    params["pi_out"] = _dense(next(keys), (shape.pi_arch or (obs_size,))[-1], n_actions, 0.01)
+    params["vf_out"] = _dense(next(keys), (shape.vf_arch or (obs_size,))[-1], 1, 1.0)
+    return params
+
+
+def forward(params: dict[str, Any], obs: jax.Array, activation: str) -> tuple[jax.Array, jax.Array]:
+    """Action logits and state values."""
+    act = ACTIVATIONS[activation]
+    pi, vf = obs, obs
+    for w, b in params["pi"]:
+        pi = act(pi @ w + b)
+    for w, b in params["vf"]:
+        vf = act(vf @ w + b)
+    return pi @ params["pi_out"][0] + params["pi_out"][1], (vf @ params["vf_out"][0] + params["vf_out"][1])[..., 0]
+
+
+# one trial ---------------------------------------------------------------------------------------
+class Rollout(NamedTuple):
+    obs: jax.Array
+    actions: jax.Array
+    rewards: jax.Array
+    episode_starts: jax.Array
+    values: jax.Array
+    log_probs: jax.Array
+
+
+def gae(rollout: Rollout, last_values: jax.Array, dones: jax.Array, gamma: jax.Array,
+        gae_lambda: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """SB3's ``compute_returns_and_advantage``: (advantages, returns), each (n_steps, n_envs)."""
+    next_non_terminal = jnp.concatenate([1.0 - rollout.episode_starts[1:], (1.0 - dones)[None]])
+    next_values = jnp.concatenate([rollout.values[1:], last_values[None]])
+    deltas = rollout.rewards + gamma * next_values * next_non_terminal - rollout.values
+
+    def backwards(last_gae: jax.Array, step: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        delta, non_terminal = step
+        last_gae = delta + gamma * gae_lambda * non_terminal * last_gae
+        return last_gae, last_gae
+
+    _, advantages = jax.lax.scan(backwards, jnp.zeros_like(last_values), (deltas, next_non_terminal), reverse=True)
+    return advantages, advantages + rollout.values
+
+
+def ppo_loss(params: dict[str, Any], batch: dict[str, jax.Array], hyper: PPOHyper, clip_range: jax.Array,
+             shape: PPOShape) -> jax.Array:
+    """SB3's PPO loss on one minibatch."""
+    logits, values = forward(params, batch["obs"], shape.activation)
+    log_probs_all = jax.nn.log_softmax(logits)
+    log_prob = jnp.take_along_axis(log_probs_all, batch["actions"][:, None], axis=-1)[:, 0]
+    entropy = -jnp.sum(jnp.exp(log_probs_all) * log_probs_all, axis=-1)
+    advantages = batch["advantages"]
+    normalized = (advantages - advantages.mean()) / (advantages.std(ddof=1) + 1e-8)
+    advantages = jnp.where(hyper.normalize_advantage > 0, normalized, advantages)
+    ratio = jnp.exp(log_prob - batch["log_probs"])
+    policy_loss = -jnp.minimum(advantages * ratio, advantages * jnp.clip(ratio, 1 - clip_range, 1 + clip_range)).mean()
+    if shape.clip_value:
+        values = batch["values"] + jnp.clip(values - batch["values"], -hyper.clip_range_vf, hyper.clip_range_vf)
+    value_loss = jnp.mean((batch["returns"] - values) ** 2)
+    return policy_loss + hyper.ent_coef * -entropy.mean() + hyper.vf_coef * value_loss
+
+
+def clip_by_global_norm(grads: Any, max_norm: jax.Array) -> Any:
+    """torch's ``clip_grad_norm_``: scale by ``max_norm / (norm + 1e-6)`` when that is below 1."""
+    coef = jnp.minimum(max_norm / (optax.tree.norm(grads) + 1e-6), 1.0)
+    return jax.tree.map(lambda g: g * coef, grads)
+
+
+class PPOTrainer(NamedTuple):
+    """One trial's pieces: ``setup(hyper, key)`` the initial carry, ``iteration(hyper, carry)`` one
+    rollout and its update, ``train(hyper, key, eval_key)`` the whole trial's learning-curve scores."""
+
+    setup: Callable[[PPOHyper, jax.Array], tuple]
+    iteration: Callable[[PPOHyper, tuple], tuple]
+    train: Callable[[PPOHyper, jax.Array, jax.Array], jax.Array]
+
+
+def make_trainer(shape: PPOShape) -> PPOTrainer:
+    """The functions of one trial of ``shape`` (``train`` is what the backend jits and vmaps)."""
+    env = make_env(shape.env_id)
+    adam = optax.scale_by_adam(eps=1e-5)
+    n_minibatches = shape.rollout // shape.batch_size
+
+    def setup(hyper: PPOHyper, key: jax.Array) -> tuple:
+        key, init_key, reset_key = jax.random.split(key, 3)
+        params = init_params(init_key, shape, env.obs_size, env.n_actions)
+        obs, env_state = jax.vmap(env.reset)(jax.random.split(reset_key, shape.n_envs))
+        return params, adam.init(params), obs, env_state, jnp.ones(shape.n_envs), key, jnp.int32(0)
+
+    def iteration(hyper: PPOHyper, carry: tuple) -> tuple:
+        def collect(state: tuple, _: None) -> tuple[tuple, Rollout]:
+            params, obs, env_state, starts, key = state
+            key, action_key, step_key = jax.random.split(key, 3)
+            logits, values = forward(params, obs, shape.activation)
+            actions = jax.random.categorical(action_key, logits)
+            log_probs = jnp.take_along_axis(jax.nn.log_softmax(logits), actions[:, None], axis=-1)[:, 0]
+            step = jax.vmap(env.step)(jax.random.split(step_key, shape.n_envs), env_state, actions)
+            terminal_values = forward(params, step.final_obs, shape.activation)[1]
+            rewards = step.reward + hyper.gamma * terminal_values * step.truncated
+            dones = jnp.logical_or(step.terminated, step.truncated).astype(jnp.float32)
+            return (params, step.obs, step.state, dones, key), Rollout(obs, actions, rewards, starts, values, log_probs)
+
+        params, opt_state, obs, env_state, starts, key, updates = carry
+        (_, obs, env_state, starts, key), rollout = jax.lax.scan(
+            collect, (params, obs, env_state, starts, key), None, length=shape.n_steps)
+        last_values = forward(params, obs, shape.activation)[1]
+        advantages, returns = gae(rollout, last_values, starts, hyper.gamma, hyper.gae_lambda)
+        progress = 1.0 - (updates + 1).astype(jnp.float32) * shape.rollout / shape.total_timesteps
+        lr = hyper.learning_rate * (progress if shape.learning_rate_schedule else 1.0)
+        clip_range = hyper.clip_range * (progress if shape.clip_range_schedule else 1.0)
+        flat = {"obs": rollout.obs.reshape(shape.rollout, -1), "actions": rollout.actions.reshape(-1),
+                "values": rollout.values.reshape(-1), "log_probs": rollout.log_probs.reshape(-1),
+                "advantages": advantages.reshape(-1), "returns": returns.reshape(-1)}
+
+        def epoch(state: tuple, _: None) -> tuple[tuple, None]:
+            params, opt_state, key = state
+            key, perm_key = jax.random.split(key)
+            order = jax.random.permutation(perm_key, shape.rollout).reshape(n_minibatches, shape.batch_size)
+
+            def minibatch(state: tuple, indices: jax.Array) -> tuple[tuple, None]:
+                params, opt_state = state
+                grads = jax.grad(ppo_loss)(params, jax.tree.map(lambda x: x[indices], flat), hyper, clip_range, shape)
+                step, opt_state = adam.update(clip_by_global_norm(grads, hyper.max_grad_norm), opt_state)
+                return (jax.tree.map(lambda p, s: p - lr * s, params, step), opt_state), None
+
+            (params, opt_state), _ = jax.lax.scan(minibatch, (params, opt_state), order)
+            return (params, opt_state, key), None
+
+        (params, opt_state, key), _ = jax.lax.scan(epoch, (params, opt_state, key), None, length=shape.n_epochs)
+        return params, opt_state, obs, env_state, starts, key, updates + 1
+
+    def train(hyper: PPOHyper, key: jax.Array, eval_key: jax.Array) -> jax.Array:
+        # One segment per learning-curve point: its updates (a loop whose length is the same for
+        # every trial of a batch, so it stays a loop under vmap), then an evaluation. The graph holds
+        # one update and one evaluation whatever the number of points, which keeps compilation short.
+        segments = jnp.diff(jnp.array((0, *shape.eval_after), dtype=jnp.int32))
+
+        def segment(carry: tuple, updates: jax.Array) -> tuple[tuple, jax.Array]:
+            carry = jax.lax.fori_loop(0, updates, lambda _, c: iteration(hyper, c), carry)
+            act = lambda obs: jnp.argmax(forward(carry[0], obs, shape.activation)[0], axis=-1)  # noqa: E731
+            return carry, evaluate_policy(env, act, eval_key, shape.eval_episodes)
+
+        _, scores = jax.lax.scan(segment, setup(hyper, key), segments)
+        return scores
+
+    return PPOTrainer(setup, iteration, train)
+
+
+def evaluate_policy(env: JaxEnv, act: Callable[[jax.Array], jax.Array], key: jax.Array, episodes: int) -> jax.Array:
+    """Mean return of ``act`` over ``episodes`` whole episodes (to termination or the time limit)."""
+
+    def episode(key: jax.Array) -> jax.Array:
+        reset_key, key = jax.random.split(key)
+        obs, state = env.reset(reset_key)
+
+        def step(carry: tuple, step_key: jax.Array) -> tuple[tuple, None]:
+            obs, state, total, done = carry
+            result = env.step(step_key, state, act(obs))
+            total = total + jnp.where(done, 0.0, result.reward)
+            finished = jnp.logical_or(result.terminated, result.truncated)
+            return (result.obs, result.state, total, jnp.logical_or(done, finished)), None
+
+        (_, _, total, _), _ = jax.lax.scan(step, (obs, state, jnp.float32(0.0), jnp.bool_(False)),
+                                           jax.random.split(key, env.max_episode_steps))
+        return total
+
+    return jax.vmap(episode)(jax.random.split(key, episodes)).mean()

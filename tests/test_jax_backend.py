@@ -1,0 +1,182 @@
+"""The jax backend: gymnasium's dynamics and episode ends, SB3's meaning of each PPO piece, batching
+that leaves a trial's first update alone, and a real study end to end."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from hpobench_rl_cl.trainers.base import Trial
+from hpobench_rl_cl.trainers.rl.jax.envs import make_env
+from hpobench_rl_cl.trainers.rl.jax.ppo import (PPOHyper, Rollout, clip_by_global_norm, gae, make_trainer, ppo_loss,
+                                                split_config)
+
+ZOO_CARTPOLE = {"n_envs": 8, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
+                "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2", "policy": "MlpPolicy"}
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1"])
+def test_gymnax_steps_like_gymnasium_and_keeps_truncation_apart(env_id):
+    env, reference = make_env(env_id), gym.make(env_id).unwrapped
+    obs, state = env.reset(jax.random.PRNGKey(3))
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        if env_id == "CartPole-v1":
+            reference.state = np.array([state.x, state.x_dot, state.theta, state.theta_dot], dtype=np.float64)
+        else:
+            reference.state = np.array([state.joint_angle1, state.joint_angle2, state.velocity_1, state.velocity_2])
+        action = int(rng.integers(env.n_actions))
+        expected, reward, terminated, _, _ = reference.step(action)
+        step = env.step(jax.random.PRNGKey(0), state, jnp.int32(action))
+        np.testing.assert_allclose(np.asarray(step.final_obs), expected, atol=1e-5)
+        assert float(step.reward) == reward and bool(step.terminated) == terminated and not bool(step.truncated)
+        if terminated:
+            break
+        state = step.state
+    # The time limit: gymnasium's TimeLimit truncates at the same step count, and it is not a termination.
+    assert env.max_episode_steps == gym.spec(env_id).max_episode_steps
+    at_limit = state.replace(time=env.max_episode_steps - 1)
+    step = env.step(jax.random.PRNGKey(1), at_limit, jnp.int32(0))
+    assert bool(step.truncated) != bool(step.terminated)
+
+
+def test_gae_is_sb3s_rollout_buffer():
+    from gymnasium.spaces import Box, Discrete
+    from stable_baselines3.common.buffers import RolloutBuffer
+
+    n_steps, n_envs, rng = 7, 3, np.random.default_rng(1)
+    buffer = RolloutBuffer(n_steps, Box(-1, 1, (2,)), Discrete(2), n_envs=n_envs, gamma=0.97, gae_lambda=0.9)
+    rollout = Rollout(*(np.zeros((n_steps, n_envs), np.float32) for _ in range(3)),
+                      (rng.random((n_steps, n_envs)) < 0.3).astype(np.float32),
+                      rng.normal(size=(n_steps, n_envs)).astype(np.float32), np.zeros((n_steps, n_envs), np.float32))
+    rewards = rng.normal(size=(n_steps, n_envs)).astype(np.float32)
+    rollout = rollout._replace(rewards=rewards)
+    for t in range(n_steps):
+        buffer.add(np.zeros((n_envs, 2)), np.zeros((n_envs, 1)), rewards[t], rollout.episode_starts[t],
+                   torch.tensor(rollout.values[t]), torch.zeros(n_envs))
+    last_values, dones = rng.normal(size=n_envs).astype(np.float32), np.array([1.0, 0.0, 0.0], np.float32)
+    buffer.compute_returns_and_advantage(torch.tensor(last_values), dones)
+    advantages, returns = gae(rollout, jnp.asarray(last_values), jnp.asarray(dones), 0.97, 0.9)
+    np.testing.assert_allclose(np.asarray(advantages), buffer.advantages, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(returns), buffer.returns, atol=1e-5)
+
+
+def test_gradient_clipping_is_torchs_global_norm():
+    grads = {"a": jnp.array([3.0, 4.0]), "b": [jnp.array([[12.0]])]}
+    tensors = [torch.tensor([3.0, 4.0], requires_grad=True), torch.tensor([[12.0]], requires_grad=True)]
+    for tensor, value in zip(tensors, ([3.0, 4.0], [[12.0]])):
+        tensor.grad = torch.tensor(value)
+    torch.nn.utils.clip_grad_norm_(tensors, 0.5)
+    clipped = clip_by_global_norm(grads, jnp.float32(0.5))
+    np.testing.assert_allclose(np.asarray(clipped["a"]), tensors[0].grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(clipped["b"][0]), tensors[1].grad.numpy(), rtol=1e-6)
+
+
+def _hyper(**changes) -> PPOHyper:
+    values = dict(learning_rate=3e-4, gamma=0.99, gae_lambda=0.95, clip_range=0.2, clip_range_vf=0.0, ent_coef=0.01,
+                  vf_coef=0.5, max_grad_norm=0.5, normalize_advantage=1.0)
+    values.update(changes)
+    return PPOHyper(**{k: jnp.float32(v) for k, v in values.items()})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("normalize,clip_vf", [(True, None), (False, 0.1)])
+def test_ppo_loss_is_sb3s(normalize, clip_vf):
+    """SB3's PPO.train() on one minibatch, written out with torch, against the jax loss."""
+    config = {"n_steps": 8, "batch_size": 8, "normalize_advantage": normalize, "clip_range_vf": clip_vf}
+    shape, _, _ = split_config(config, "CartPole-v1", 64, 1, 1)
+    hyper = _hyper(normalize_advantage=float(normalize), clip_range_vf=clip_vf or 0.0)
+    trainer = make_trainer(shape)
+    params = trainer.setup(hyper, jax.random.PRNGKey(0))[0]
+    rng = np.random.default_rng(2)
+    batch = {"obs": rng.normal(size=(8, 4)).astype(np.float32), "actions": rng.integers(2, size=8),
+             "values": rng.normal(size=8).astype(np.float32), "log_probs": np.log(np.full(8, 0.5, np.float32)),
+             "advantages": rng.normal(size=8).astype(np.float32), "returns": rng.normal(size=8).astype(np.float32)}
+    loss = float(ppo_loss(params, {k: jnp.asarray(v) for k, v in batch.items()}, hyper, jnp.float32(0.2), shape))
+
+    t = {k: torch.tensor(v) for k, v in batch.items()}
+    def torch_mlp(layers, x):
+        for w, b in layers:
+            x = torch.tanh(x @ torch.tensor(np.asarray(w)) + torch.tensor(np.asarray(b)))
+        return x
+    logits = torch_mlp(params["pi"], t["obs"]) @ torch.tensor(np.asarray(params["pi_out"][0])) + \
+        torch.tensor(np.asarray(params["pi_out"][1]))
+    values = (torch_mlp(params["vf"], t["obs"]) @ torch.tensor(np.asarray(params["vf_out"][0])) +
+              torch.tensor(np.asarray(params["vf_out"][1]))).flatten()
+    distribution = torch.distributions.Categorical(logits=logits)
+    log_prob, entropy = distribution.log_prob(t["actions"]), distribution.entropy()
+    advantages = t["advantages"]
+    if normalize:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    ratio = torch.exp(log_prob - t["log_probs"])
+    policy_loss = -torch.min(advantages * ratio, advantages * torch.clamp(ratio, 0.8, 1.2)).mean()
+    if clip_vf is not None:
+        values = t["values"] + torch.clamp(values - t["values"], -clip_vf, clip_vf)
+    value_loss = torch.nn.functional.mse_loss(t["returns"], values)
+    expected = policy_loss + 0.01 * -torch.mean(entropy) + 0.5 * value_loss
+    assert loss == pytest.approx(float(expected), rel=1e-5, abs=1e-6)
+
+
+def test_network_initialisation_is_sb3s():
+    shape, hyper, _ = split_config(ZOO_CARTPOLE, "CartPole-v1", 1000, 1, 1)
+    params = make_trainer(shape).setup(hyper, jax.random.PRNGKey(0))[0]
+    w = np.asarray(params["pi"][0][0])
+    np.testing.assert_allclose(w @ w.T, 2.0 * np.eye(4), atol=1e-5)  # orthogonal with gain sqrt(2)
+    head = np.asarray(params["pi_out"][0])
+    np.testing.assert_allclose(head.T @ head, 1e-4 * np.eye(2), atol=1e-8)  # gain 0.01
+    assert all(not np.asarray(b).any() for _, b in params["pi"] + params["vf"])
+
+
+@pytest.mark.slow
+def test_the_first_update_agrees_alone_and_in_any_batch():
+    shape, hyper, _ = split_config(ZOO_CARTPOLE, "CartPole-v1", 100_000, 1, 1)
+    trainer = make_trainer(shape)
+
+    def first_update(hyper, key):
+        return trainer.iteration(hyper, trainer.setup(hyper, key))[0]
+
+    alone = jax.jit(first_update)(hyper, jax.random.PRNGKey(7))
+    others = [hyper._replace(learning_rate=jnp.float32(lr)) for lr in (1e-4, 5e-3, 2e-3)]
+    for position in (0, 3):
+        batch = others[:position] + [hyper] + others[position:]
+        stacked = jax.tree.map(lambda *v: jnp.stack(v), *batch)
+        keys = jnp.stack([jax.random.PRNGKey(seed) for seed in (1, 2, 3)][:position] + [jax.random.PRNGKey(7)] +
+                         [jax.random.PRNGKey(seed) for seed in (1, 2, 3)][position:])
+        batched = jax.jit(jax.vmap(first_update))(stacked, keys)
+        for mine, theirs in zip(jax.tree.leaves(alone), jax.tree.leaves(batched)):
+            np.testing.assert_allclose(np.asarray(theirs[position]), np.asarray(mine), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_real_study_on_the_jax_backend_trains_batches_and_records_their_layout(tmp_path):
+    from hpobench_rl_cl import api
+
+    kwargs = dict(scale="smoke", workers=1, store=tmp_path / "runs", results=tmp_path / "results", progress=False)
+    summary = api.run_study("ppo-cartpole-jax", **kwargs)
+    assert summary["protocol_status"] == "official" and summary["budget"]["crashed_trials"] == 0
+    trials = api.show_study(summary["study_id"], tmp_path / "runs")["trials"]
+    import json
+
+    layouts = [json.loads(t["notes_json"])["batch"] for t in trials]
+    assert all(layout["trials"] >= 1 and layout["size"] >= layout["trials"] for layout in layouts)
+    assert max(layout["trials"] for layout in layouts) == 2, "a configuration's tuning seeds share one call"
+    assert all(t["trained"] >= t["budget"] for t in trials)
+    again = api.run_study("ppo-cartpole-jax", **{**kwargs, "store": tmp_path / "again", "results": tmp_path / "r2"})
+    assert again["held_out"] == summary["held_out"], "bit-reproducible given the same batch layout"
+
+
+def test_a_configuration_the_jax_ppo_cannot_train_is_refused_before_training():
+    from hpobench_rl_cl.errors import UserError
+    from hpobench_rl_cl.protocol import load_protocol
+    from hpobench_rl_cl.trainers.base import BACKENDS
+
+    protocol = load_protocol("ppo-cartpole-jax", "smoke")
+    with pytest.raises(UserError, match="does not take \\['use_sde'\\]"):
+        BACKENDS.get("jax")().check_config(protocol, {"use_sde": True}, "config")
+    result = BACKENDS.get("jax")().train_batch(protocol.train_specs("cpu")["tuning"],
+                                               [Trial({"n_steps": 10, "batch_size": 3}, 0, 64)])
+    assert result[0].status == "crashed" and "batch_size (3) to divide" in result[0].error
