@@ -17,7 +17,7 @@ def measured_speeds() -> dict[str, Any]:
 
 def _speed(table: str, key: str) -> float:
     speeds = measured_speeds()
-    return float(speeds[table].get(key, speeds["default"])["value"])
+    return float(speeds.get(table, {}).get(key, speeds["default"])["value"])
 
 
 def estimated_cost(protocol: Any) -> dict[str, float]:
@@ -29,7 +29,8 @@ def estimated_cost(protocol: Any) -> dict[str, float]:
         speed = _speed("cl_images_per_s", protocol.model)
     else:
         units = runs * protocol.total_timesteps
-        speed = _speed("rl_env_steps_per_s", protocol.algorithm)
+        table = "rl_env_steps_per_s" + ("" if protocol.backend == "sb3" else f"_{protocol.backend}")
+        speed = _speed(table, protocol.algorithm)
         if "Cnn" in protocol.policy:
             speed /= measured_speeds()["rl_cnn_slowdown"]["value"]
     return {"units": units, "core_hours": units / speed / 3600}
