@@ -9,8 +9,7 @@ A trial's random streams come from its own seed only (``PRNGKey(seed)`` for trai
 ``PRNGKey(seed + 1,000,000)`` for evaluation), never from its position in a batch. Its score is
 bit-reproducible given its batch layout, recorded in its notes (size, position, key): XLA's batched
 kernels round differently from a lone trial's, so the same trial alone and in a batch agree in its
-first update (tested within 1e-5) and drift apart as training amplifies rounding
-(``benchmarks/backend_agreement.py`` reports how far, next to the spread across seeds).
+first update (tested within 1e-5) and drift apart as training amplifies rounding.
 """
 
 from __future__ import annotations
