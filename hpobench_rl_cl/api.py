@@ -36,12 +36,12 @@ def list_protocols() -> list[dict[str, Any]]:
     return rows
 
 
-MAX_SEED = 2**31 - 1
+MAX_HPO_SEED = 2**31 - 1
 
 
 def _check_seed(value: Any, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
-        raise UserError(f"{what} must be an integer from 0 to {MAX_SEED}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_HPO_SEED:
+        raise UserError(f"{what} must be an integer from 0 to {MAX_HPO_SEED}, got {value!r}")
 
 
 def _check_ready(protocols: list[BenchmarkProtocol]) -> None:

@@ -142,6 +142,13 @@ def guarded_trial(worst_score: float, body: TrainingBody) -> TrialResult:
     )
 
 
+def gpu_unit(device: str, workers: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """One ``GPU`` resource unit for a call that may use CUDA (``auto`` or ``cuda``), when the
+    cluster's workers declare that resource (``dask worker ... --resources GPU=4``); else none."""
+    may_use_gpu = device in ("auto", "cuda")
+    return {"GPU": 1} if may_use_gpu and any("GPU" in w.get("resources", {}) for w in workers) else {}
+
+
 class TrainerBackend(ABC):
     """Trains batches of trials; subclasses register under a name in :data:`BACKENDS`.
 

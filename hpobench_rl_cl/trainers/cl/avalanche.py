@@ -22,7 +22,7 @@ import numpy as np
 
 from ...analysis import cl_metrics
 from ...errors import ProtocolError, UserError
-from ..base import TrainerBackend, Trial, TrialResult, guarded_trial, resolve_device
+from ..base import TrainerBackend, Trial, TrialResult, gpu_unit, guarded_trial, resolve_device
 from .data import LabelledImages
 from .spec import CLTrainSpec
 
@@ -217,8 +217,7 @@ class AvalancheBackend(TrainerBackend):
         return accepted_hyperparameters(protocol.strategy)
 
     def resources(self, spec: CLTrainSpec, workers: Sequence[Any]) -> dict[str, float]:
-        may_use_gpu = spec.device in ("auto", "cuda")
-        return {"GPU": 1} if may_use_gpu and any("GPU" in w.get("resources", {}) for w in workers) else {}
+        return gpu_unit(spec.device, workers)
 
     def train_batch(self, spec: CLTrainSpec, trials: Sequence[Trial]) -> list[TrialResult]:
         return [train_cl_trial(spec, trial) for trial in trials]

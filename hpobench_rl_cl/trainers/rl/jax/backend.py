@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any, Hashable, Mapping, Sequence
 
-from ...base import TrainerBackend, Trial, TrialResult, data_dir, host_info
+from ...base import TrainerBackend, Trial, TrialResult, data_dir, gpu_unit, host_info
 from ..spec import RLTrainSpec
 
 #: Padded batch sizes: a call of n trials compiles for the smallest of these that holds them.
@@ -54,8 +54,7 @@ class JaxBackend(TrainerBackend):
             return ("unsupported", str(error), trial.config_hash)
 
     def resources(self, spec: RLTrainSpec, workers: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-        may_use_gpu = spec.device in ("auto", "cuda")
-        return {"GPU": 1} if may_use_gpu and any("GPU" in w.get("resources", {}) for w in workers) else {}
+        return gpu_unit(spec.device, workers)
 
     def check_protocol(self, protocol: Any) -> None:
         from ....errors import ProtocolError
