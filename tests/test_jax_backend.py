@@ -11,9 +11,15 @@ import pytest
 import torch
 
 from hpobench_rl_cl.trainers.base import Trial
+from hpobench_rl_cl.trainers.rl.jax import dqn
+from hpobench_rl_cl.trainers.rl.jax.common import clip_by_global_norm
 from hpobench_rl_cl.trainers.rl.jax.envs import make_env
-from hpobench_rl_cl.trainers.rl.jax.ppo import (PPOHyper, Rollout, clip_by_global_norm, gae, make_trainer, ppo_loss,
-                                                split_config)
+from hpobench_rl_cl.trainers.rl.jax.ppo import PPOHyper, Rollout, gae, make_trainer, ppo_loss, split_config
+from hpobench_rl_cl.trainers.rl.spec import RLTrainSpec
+
+def _spec(algorithm: str = "PPO", full_timesteps: int | None = None) -> RLTrainSpec:
+    return RLTrainSpec("CartPole-v1", algorithm, "MlpPolicy", 1, 1, 0.0, full_timesteps=full_timesteps)
+
 
 ZOO_CARTPOLE = {"n_envs": 8, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
                 "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2", "policy": "MlpPolicy"}
@@ -88,7 +94,7 @@ def _hyper(**changes) -> PPOHyper:
 def test_ppo_loss_is_sb3s(normalize, clip_vf):
     """SB3's PPO.train() on one minibatch, written out with torch, against the jax loss."""
     config = {"n_steps": 8, "batch_size": 8, "normalize_advantage": normalize, "clip_range_vf": clip_vf}
-    shape, _, _ = split_config(config, "CartPole-v1", 64, 1, 1)
+    shape, _, _ = split_config(config, _spec(), 64)
     hyper = _hyper(normalize_advantage=float(normalize), clip_range_vf=clip_vf or 0.0)
     trainer = make_trainer(shape)
     params = trainer.setup(hyper, jax.random.PRNGKey(0))[0]
@@ -122,7 +128,7 @@ def test_ppo_loss_is_sb3s(normalize, clip_vf):
 
 
 def test_network_initialisation_is_sb3s():
-    shape, hyper, _ = split_config(ZOO_CARTPOLE, "CartPole-v1", 1000, 1, 1)
+    shape, hyper, _ = split_config(ZOO_CARTPOLE, _spec(), 1000)
     params = make_trainer(shape).setup(hyper, jax.random.PRNGKey(0))[0]
     w = np.asarray(params["pi"][0][0])
     np.testing.assert_allclose(w @ w.T, 2.0 * np.eye(4), atol=1e-5)  # orthogonal with gain sqrt(2)
@@ -133,7 +139,7 @@ def test_network_initialisation_is_sb3s():
 
 @pytest.mark.slow
 def test_the_first_update_agrees_alone_and_in_any_batch():
-    shape, hyper, _ = split_config(ZOO_CARTPOLE, "CartPole-v1", 100_000, 1, 1)
+    shape, hyper, _ = split_config(ZOO_CARTPOLE, _spec(), 100_000)
     trainer = make_trainer(shape)
 
     def first_update(hyper, key):
@@ -180,3 +186,86 @@ def test_a_configuration_the_jax_ppo_cannot_train_is_refused_before_training():
     result = BACKENDS.get("jax")().train_batch(protocol.train_specs("cpu")["tuning"],
                                                [Trial({"n_steps": 10, "batch_size": 3}, 0, 64)])
     assert result[0].status == "crashed" and "batch_size (3) to divide" in result[0].error
+
+
+# DQN ---------------------------------------------------------------------------------------------
+ZOO_DQN_CARTPOLE = {"learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000, "learning_starts": 1000,
+                    "gamma": 0.99, "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
+                    "exploration_fraction": 0.16, "exploration_final_eps": 0.04,
+                    "policy_kwargs": "dict(net_arch=[256, 256])"}
+
+
+def test_dqn_configuration_splits_as_sb3_reads_it():
+    shape, hyper, steps = dqn.split_config({**ZOO_DQN_CARTPOLE, "gradient_steps": -1, "n_envs": 2},
+                                           _spec("DQN", full_timesteps=50_000), 5_000)
+    assert shape.gradient_steps == 512, "-1: as many gradient steps as env steps collected"
+    assert shape.buffer_slots == 5_120 // 2, "clamped to the run's (whole-collection) length, per env"
+    assert int(hyper.learning_starts) == 100, "a tenth of the full length: learning_starts scaled likewise"
+    assert int(hyper.target_update_calls) == 5, "SB3 counts target_update_interval // n_envs env calls"
+    assert shape.net_arch == (256, 256) and shape.activation == "relu" and steps == (5_000,)
+    with pytest.raises(ValueError, match="train_freq in steps"):
+        dqn.split_config({"train_freq": [1, "episode"]}, _spec("DQN"), 1000)
+
+
+def test_dqn_exploration_schedule_is_sb3s():
+    from stable_baselines3.common.utils import LinearSchedule
+
+    _, hyper, _ = dqn.split_config({"exploration_fraction": 0.3, "exploration_initial_eps": 0.9,
+                                    "exploration_final_eps": 0.02}, _spec("DQN"), 1000)
+    schedule = LinearSchedule(0.9, 0.02, 0.3)
+    for progress in (1.0, 0.95, 0.8, 0.71, 0.5, 0.0):
+        assert float(dqn.exploration_rate(hyper, jnp.float32(progress))) == pytest.approx(schedule(progress), abs=1e-6)
+
+
+def test_dqn_network_and_loss_are_sb3s():
+    """SB3's DQN.train() on one minibatch, on SB3's own QNetwork holding the jax parameters."""
+    from stable_baselines3 import DQN
+
+    shape, hyper, _ = dqn.split_config({"policy_kwargs": "dict(net_arch=[16, 16])"}, _spec("DQN"), 1000)
+    params = dqn.init_params(jax.random.PRNGKey(0), (4, 16, 16, 2))
+    for (w, b), n_in in zip(params, (4, 16, 16)):
+        bound = 1 / np.sqrt(n_in)  # torch's nn.Linear default
+        assert np.abs(np.asarray(w)).max() <= bound and np.abs(np.asarray(w)).max() > 0.8 * bound
+        assert np.abs(np.asarray(b)).max() <= bound
+    target = dqn.init_params(jax.random.PRNGKey(1), (4, 16, 16, 2))
+    model = DQN("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [16, 16]}, device="cpu")
+    for network, values in ((model.q_net, params), (model.q_net_target, target)):
+        linears = [m for m in network.q_net if isinstance(m, torch.nn.Linear)]
+        with torch.no_grad():
+            for linear, (w, b) in zip(linears, values):
+                linear.weight.copy_(torch.tensor(np.asarray(w).T))
+                linear.bias.copy_(torch.tensor(np.asarray(b)))
+    rng = np.random.default_rng(3)
+    batch = {"obs": rng.normal(size=(8, 4)).astype(np.float32), "next_obs": rng.normal(size=(8, 4)).astype(np.float32),
+             "actions": rng.integers(2, size=8), "rewards": rng.normal(size=8).astype(np.float32),
+             "dones": (rng.random(8) < 0.3).astype(np.float32)}
+    loss = float(dqn.dqn_loss(params, target, {k: jnp.asarray(v) for k, v in batch.items()}, jnp.float32(0.97), "relu"))
+    t = {k: torch.tensor(v) for k, v in batch.items()}
+    with torch.no_grad():
+        next_q = model.q_net_target(t["next_obs"]).max(dim=1)[0]
+        target_q = t["rewards"] + (1 - t["dones"]) * 0.97 * next_q
+        current = torch.gather(model.q_net(t["obs"]), 1, t["actions"].long()[:, None])[:, 0]
+        expected = torch.nn.functional.smooth_l1_loss(current, target_q)
+    assert loss == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_dqn_replay_stores_the_terminal_observation_and_bootstraps_truncation():
+    shape, hyper, _ = dqn.split_config({"train_freq": 1, "learning_starts": 10_000}, _spec("DQN"), 1000)
+    trainer = dqn.make_trainer(shape)
+    carry = trainer.setup(hyper, jax.random.PRNGKey(0))
+    at_limit = carry.env_state.replace(time=carry.env_state.time + trainer.env.max_episode_steps - 1)
+    carry = jax.jit(trainer.iteration)(hyper, carry._replace(env_state=at_limit))
+    stored = jax.tree.map(lambda x: np.asarray(x[0, 0]), carry.buffer)
+    assert stored["dones"] == 0.0, "a time-limit truncation is bootstrapped (SB3's handle_timeout_termination)"
+    assert not np.allclose(stored["next_obs"], np.asarray(carry.obs[0])), "next_obs: before the reset"
+    assert int(carry.position) == 1 and int(carry.timesteps) == 1
+
+
+@pytest.mark.slow
+def test_a_real_dqn_study_on_the_jax_backend(tmp_path):
+    from hpobench_rl_cl import api
+
+    summary = api.run_study("dqn-cartpole-jax", scale="smoke", workers=1, store=tmp_path / "runs",
+                            results=tmp_path / "results", progress=False)
+    assert summary["protocol_status"] == "official" and summary["budget"]["crashed_trials"] == 0
+    assert summary["held_out"]["hand-tuned"]["scores"] and summary["held_out"]["incumbent"]["scores"]

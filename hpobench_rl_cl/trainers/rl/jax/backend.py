@@ -1,7 +1,10 @@
 """The ``jax`` backend: a batch of (configuration, seed) trials trained in one jitted, vmapped call.
 
-Trials share a call when their :class:`~.ppo.PPOShape` is equal (the batch key: what changes shapes
-or loop structure); everything else varies per trial inside the batch. A call is padded to the next
+Each algorithm is a module (:data:`ALGORITHMS`) with ``SUPPORTED`` (the configuration keys it
+takes), ``split_config`` (a configuration as its shape, its per-trial values and its checkpoint
+steps) and ``make_trainer`` (a :class:`~.common.Trainer` of one shape). Trials share a call when
+their shape is equal (the batch key: what changes shapes or loop structure); everything else varies
+per trial inside the batch. A call is padded to the next
 of a few fixed sizes (repeating its first trial), so a shape compiles once per size, and compiled
 code is kept in JAX's persistent cache (``$HPOBENCH_DATA_DIR/jax-cache``), so once per machine.
 
@@ -14,8 +17,10 @@ first update (tested within 1e-5) and drift apart as training amplifies rounding
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
+from types import ModuleType
 from typing import Any, Hashable, Mapping, Sequence
 
 from ...base import TrainerBackend, Trial, TrialResult, data_dir, gpu_unit, host_info
@@ -23,7 +28,8 @@ from ..spec import RLTrainSpec
 
 #: Padded batch sizes: a call of n trials compiles for the smallest of these that holds them.
 PAD_SIZES = (1, 2, 4, 5, 8, 10, 16, 32, 64)  # 5 and 10: the shipped protocols' tuning and test seeds
-ALGORITHMS = ("PPO",)
+#: Algorithm name -> its module in this package.
+ALGORITHMS = {"PPO": "ppo", "DQN": "dqn"}
 _COMPILED: dict[tuple[Any, int], Any] = {}
 
 
@@ -36,14 +42,16 @@ def configure_jax() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
-def _shape_of(spec: RLTrainSpec, trial: Trial) -> Any:
-    from .ppo import split_config
+def algorithm_module(algorithm: str) -> ModuleType:
+    return importlib.import_module(f"{__package__}.{ALGORITHMS[algorithm]}")
 
-    return split_config(trial.config, spec.env_id, trial.budget, spec.curve_points, spec.eval_episodes)
+
+def _shape_of(spec: RLTrainSpec, trial: Trial) -> Any:
+    return algorithm_module(spec.algorithm).split_config(trial.config, spec, trial.budget)
 
 
 class JaxBackend(TrainerBackend):
-    """PPO on gymnax environments, a whole group of trials per compiled call."""
+    """PPO and DQN on gymnax environments, a whole group of trials per compiled call."""
 
     max_batch = PAD_SIZES[-1]
 
@@ -72,22 +80,21 @@ class JaxBackend(TrainerBackend):
     def check_config(self, protocol: Any, config: Mapping[str, Any], where: str) -> None:
         from ....errors import UserError
         from ..run_config import check_values
-        from .ppo import SUPPORTED
 
         check_values(config, where)
-        unknown = set(config) - SUPPORTED
+        unknown = set(config) - self.accepted_hyperparameters(protocol)
         if unknown:
-            raise UserError(f"{where}: the jax backend's PPO does not take {sorted(unknown)}")
+            raise UserError(f"{where}: the jax backend's {protocol.algorithm} does not take {sorted(unknown)}")
 
-    def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
-        from .ppo import SUPPORTED
-
-        return set(SUPPORTED)
+    def accepted_hyperparameters(self, protocol: Any) -> set[str]:
+        return set(algorithm_module(protocol.algorithm).SUPPORTED)
 
     def trained_units(self, spec: RLTrainSpec, config: Mapping[str, Any], budget: int) -> int:
-        from .ppo import SB3_DEFAULTS
-
-        rollout = int(config.get("n_envs", 1)) * int(config.get("n_steps", SB3_DEFAULTS["n_steps"]))
+        """Whole rollouts (PPO) or collections (DQN), as SB3 trains them."""
+        try:
+            rollout = algorithm_module(spec.algorithm).split_config(config, spec, budget)[0].rollout
+        except ValueError:  # trained as crashed: nothing
+            return budget
         return -(-budget // rollout) * rollout
 
     def train_batch(self, spec: RLTrainSpec, trials: Sequence[Trial]) -> list[TrialResult]:
@@ -97,7 +104,8 @@ class JaxBackend(TrainerBackend):
             return [_crashed(spec, f"ValueError: {error}") for _ in trials]
         start_wall, start_cpu = time.perf_counter(), time.process_time()
         try:
-            scores = _train(shapes[0][0], [hyper for _, hyper, _ in shapes], [t.seed for t in trials], spec.device)
+            scores = _train(spec.algorithm, shapes[0][0], [hyper for _, hyper, _ in shapes], [t.seed for t in trials],
+                            spec.device)
         except Exception as error:  # noqa: BLE001 - a failing batch is crashed trials, never a dead study
             return [_crashed(spec, f"{type(error).__name__}: {error}") for _ in trials]
         wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
@@ -135,20 +143,21 @@ def _device(requested: str) -> Any:
     return gpus[0] if gpus and requested != "cpu" else jax.devices("cpu")[0]
 
 
-def _train(shape: Any, hypers: list[Any], seeds: list[int], device: str) -> Any:
+def _train(algorithm: str, shape: Any, hypers: list[Any], seeds: list[int], device: str) -> Any:
     """Scores (trials x checkpoints) of one padded, compiled, vmapped call."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from .ppo import EVAL_SEED_OFFSET, make_trainer
+    from .common import EVAL_SEED_OFFSET, learning_curve
 
     configure_jax()
     size = next(s for s in PAD_SIZES if s >= len(seeds))
     pad = size - len(seeds)
     hypers, seeds = hypers + [hypers[0]] * pad, seeds + [seeds[0]] * pad
     if (shape, size) not in _COMPILED:
-        _COMPILED[(shape, size)] = jax.jit(jax.vmap(make_trainer(shape).train))
+        trainer = algorithm_module(algorithm).make_trainer(shape)
+        _COMPILED[(shape, size)] = jax.jit(jax.vmap(learning_curve(trainer, shape.eval_after, shape.eval_episodes)))
     with jax.default_device(_device(device)):
         stacked = jax.tree.map(lambda *values: jnp.stack(values), *hypers)
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])

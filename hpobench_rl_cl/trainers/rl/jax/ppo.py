@@ -1,9 +1,10 @@
 """PPO with SB3's meaning for every hyperparameter, as one pure function of (hyperparameters, key).
 
 :func:`make_trainer` takes what changes shapes or loop structure (:class:`PPOShape`: the batch key)
-and returns ``train(hyper, key, eval_key) -> scores`` for one trial, written as if alone; the
-backend jits it once per shape and vmaps it over a batch of trials (PureJaxRL's and rejax's design). Everything in
-:class:`PPOHyper` may differ between the trials of one batch.
+and returns one trial's pieces, written as if alone; :func:`.common.learning_curve` makes them one
+function of (hyperparameters, key), which the backend jits once per shape and vmaps over a batch of
+trials (PureJaxRL's and rejax's design). Everything in :class:`PPOHyper` may differ between the
+trials of one batch.
 
 SB3's semantics, each kept here (``tests/test_jax_backend.py`` checks them one by one):
 - ``MlpPolicy``: separate policy and value networks (``net_arch`` 64x64, tanh by default), orthogonal
@@ -25,22 +26,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from .envs import JaxEnv, make_env
+from ..spec import RLTrainSpec
+from .common import Trainer, checkpoint_updates, mlp, network, scheduled, sgd_step
+from .envs import make_env
 
-EVAL_SEED_OFFSET = 1_000_000
 SB3_DEFAULTS = {"learning_rate": 3e-4, "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99,
                 "gae_lambda": 0.95, "clip_range": 0.2, "clip_range_vf": None, "normalize_advantage": True,
                 "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 0.5, "n_envs": 1}
 #: What a configuration may set for the jax PPO (everything else SB3 would accept is refused).
 SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs"}
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "relu": jax.nn.relu}
-_SCHEDULE_PREFIX = "lin_"
 
 
 @dataclass(frozen=True)
@@ -81,41 +81,8 @@ class PPOHyper(NamedTuple):
     normalize_advantage: jax.Array
 
 
-def _scheduled(value: Any) -> tuple[float, bool]:
-    if isinstance(value, str) and value.startswith(_SCHEDULE_PREFIX):
-        return float(value[len(_SCHEDULE_PREFIX):]), True
-    return float(value), False
-
-
-def _net_arch(policy_kwargs: Any) -> tuple[tuple[int, ...], tuple[int, ...], str]:
-    from ..run_config import parse_policy_kwargs
-
-    kwargs = parse_policy_kwargs(policy_kwargs or {})
-    unknown = set(kwargs) - {"net_arch", "activation_fn", "ortho_init"}
-    if unknown or kwargs.get("ortho_init", True) is not True:
-        raise ValueError(f"the jax PPO takes net_arch and activation_fn in policy_kwargs, not {sorted(unknown)}")
-    arch = kwargs.get("net_arch", [64, 64])
-    pi, vf = (arch.get("pi", []), arch.get("vf", [])) if isinstance(arch, dict) else (arch, arch)
-    activation = getattr(kwargs.get("activation_fn"), "__name__", "Tanh").lower()
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"the jax PPO has activations {sorted(ACTIVATIONS)}, not {activation}")
-    return tuple(pi), tuple(vf), activation
-
-
-def checkpoint_updates(budget: int, rollout: int, curve_points: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The SB3 backend's learning-curve checkpoints (env steps) and, for each, the number of updates
-    its policy had: SB3 evaluates during the rollout in which the checkpoint is passed, before that
-    rollout's update; the last one after training."""
-    from ..sb3 import checkpoints
-
-    steps = tuple(checkpoints(budget, curve_points))
-    iterations = -(-budget // rollout)
-    updates = tuple(math.ceil(step / rollout) - 1 for step in steps[:-1]) + (iterations,)
-    return steps, updates
-
-
-def split_config(config: Mapping[str, Any], env_id: str, budget: int, curve_points: int,
-                 eval_episodes: int) -> tuple[PPOShape, PPOHyper, tuple[int, ...]]:
+def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
+                 ) -> tuple[PPOShape, PPOHyper, tuple[int, ...]]:
     """A configuration (SB3 names, rl-zoo3 conventions) as (shape, per-trial values, checkpoint steps)."""
     unknown = set(config) - SUPPORTED
     if unknown:
@@ -126,12 +93,12 @@ def split_config(config: Mapping[str, Any], env_id: str, budget: int, curve_poin
     n_envs, n_steps, batch_size = int(values["n_envs"]), int(values["n_steps"]), int(values["batch_size"])
     if (n_envs * n_steps) % batch_size:
         raise ValueError(f"the jax PPO needs batch_size ({batch_size}) to divide n_steps * n_envs ({n_envs * n_steps})")
-    learning_rate, lr_schedule = _scheduled(values["learning_rate"])
-    clip_range, clip_schedule = _scheduled(values["clip_range"])
-    pi_arch, vf_arch, activation = _net_arch(values.get("policy_kwargs"))
-    steps, updates = checkpoint_updates(budget, n_envs * n_steps, curve_points)
-    shape = PPOShape(env_id, n_envs, n_steps, batch_size, int(values["n_epochs"]), pi_arch, vf_arch, activation,
-                     lr_schedule, clip_schedule, values["clip_range_vf"] is not None, budget, updates, eval_episodes)
+    learning_rate, lr_schedule = scheduled(values["learning_rate"])
+    clip_range, clip_schedule = scheduled(values["clip_range"])
+    pi_arch, vf_arch, activation = network(values.get("policy_kwargs"), [64, 64], "tanh")
+    steps, updates = checkpoint_updates(budget, n_envs * n_steps, spec.curve_points)
+    shape = PPOShape(spec.env_id, n_envs, n_steps, batch_size, int(values["n_epochs"]), pi_arch, vf_arch, activation,
+                     lr_schedule, clip_schedule, values["clip_range_vf"] is not None, budget, updates, spec.eval_episodes)
     hyper = PPOHyper(*(jnp.float32(v) for v in (
         learning_rate, values["gamma"], values["gae_lambda"], clip_range, values["clip_range_vf"] or 0.0,
         values["ent_coef"], values["vf_coef"], values["max_grad_norm"], bool(values["normalize_advantage"]))))
@@ -156,12 +123,7 @@ def init_params(key: jax.Array, shape: PPOShape, obs_size: int, n_actions: int) 
 
 def forward(params: dict[str, Any], obs: jax.Array, activation: str) -> tuple[jax.Array, jax.Array]:
     """Action logits and state values."""
-    act = ACTIVATIONS[activation]
-    pi, vf = obs, obs
-    for w, b in params["pi"]:
-        pi = act(pi @ w + b)
-    for w, b in params["vf"]:
-        vf = act(vf @ w + b)
+    pi, vf = mlp(params["pi"], obs, activation), mlp(params["vf"], obs, activation)
     return pi @ params["pi_out"][0] + params["pi_out"][1], (vf @ params["vf_out"][0] + params["vf_out"][1])[..., 0]
 
 
@@ -209,23 +171,8 @@ def ppo_loss(params: dict[str, Any], batch: dict[str, jax.Array], hyper: PPOHype
     return policy_loss + hyper.ent_coef * -entropy.mean() + hyper.vf_coef * value_loss
 
 
-def clip_by_global_norm(grads: Any, max_norm: jax.Array) -> Any:
-    """torch's ``clip_grad_norm_``: scale by ``max_norm / (norm + 1e-6)`` when that is below 1."""
-    coef = jnp.minimum(max_norm / (optax.tree.norm(grads) + 1e-6), 1.0)
-    return jax.tree.map(lambda g: g * coef, grads)
-
-
-class PPOTrainer(NamedTuple):
-    """One trial's pieces: ``setup(hyper, key)`` the initial carry, ``iteration(hyper, carry)`` one
-    rollout and its update, ``train(hyper, key, eval_key)`` the whole trial's learning-curve scores."""
-
-    setup: Callable[[PPOHyper, jax.Array], tuple]
-    iteration: Callable[[PPOHyper, tuple], tuple]
-    train: Callable[[PPOHyper, jax.Array, jax.Array], jax.Array]
-
-
-def make_trainer(shape: PPOShape) -> PPOTrainer:
-    """The functions of one trial of ``shape`` (``train`` is what the backend jits and vmaps)."""
+def make_trainer(shape: PPOShape) -> Trainer:
+    """One PPO trial of ``shape``; its carry starts with the parameters."""
     env = make_env(shape.env_id)
     adam = optax.scale_by_adam(eps=1e-5)
     n_minibatches = shape.rollout // shape.batch_size
@@ -269,8 +216,7 @@ def make_trainer(shape: PPOShape) -> PPOTrainer:
             def minibatch(state: tuple, indices: jax.Array) -> tuple[tuple, None]:
                 params, opt_state = state
                 grads = jax.grad(ppo_loss)(params, jax.tree.map(lambda x: x[indices], flat), hyper, clip_range, shape)
-                step, opt_state = adam.update(clip_by_global_norm(grads, hyper.max_grad_norm), opt_state)
-                return (jax.tree.map(lambda p, s: p - lr * s, params, step), opt_state), None
+                return sgd_step(params, grads, opt_state, adam, lr, hyper.max_grad_norm), None
 
             (params, opt_state), _ = jax.lax.scan(minibatch, (params, opt_state), order)
             return (params, opt_state, key), None
@@ -278,39 +224,7 @@ def make_trainer(shape: PPOShape) -> PPOTrainer:
         (params, opt_state, key), _ = jax.lax.scan(epoch, (params, opt_state, key), None, length=shape.n_epochs)
         return params, opt_state, obs, env_state, starts, key, updates + 1
 
-    def train(hyper: PPOHyper, key: jax.Array, eval_key: jax.Array) -> jax.Array:
-        # One segment per learning-curve point: its updates (a loop whose length is the same for
-        # every trial of a batch, so it stays a loop under vmap), then an evaluation. The graph holds
-        # one update and one evaluation whatever the number of points, which keeps compilation short.
-        segments = jnp.diff(jnp.array((0, *shape.eval_after), dtype=jnp.int32))
+    def act(carry: tuple, obs: jax.Array) -> jax.Array:
+        return jnp.argmax(forward(carry[0], obs, shape.activation)[0], axis=-1)
 
-        def segment(carry: tuple, updates: jax.Array) -> tuple[tuple, jax.Array]:
-            carry = jax.lax.fori_loop(0, updates, lambda _, c: iteration(hyper, c), carry)
-            act = lambda obs: jnp.argmax(forward(carry[0], obs, shape.activation)[0], axis=-1)  # noqa: E731
-            return carry, evaluate_policy(env, act, eval_key, shape.eval_episodes)
-
-        _, scores = jax.lax.scan(segment, setup(hyper, key), segments)
-        return scores
-
-    return PPOTrainer(setup, iteration, train)
-
-
-def evaluate_policy(env: JaxEnv, act: Callable[[jax.Array], jax.Array], key: jax.Array, episodes: int) -> jax.Array:
-    """Mean return of ``act`` over ``episodes`` whole episodes (to termination or the time limit)."""
-
-    def episode(key: jax.Array) -> jax.Array:
-        reset_key, key = jax.random.split(key)
-        obs, state = env.reset(reset_key)
-
-        def step(carry: tuple, step_key: jax.Array) -> tuple[tuple, None]:
-            obs, state, total, done = carry
-            result = env.step(step_key, state, act(obs))
-            total = total + jnp.where(done, 0.0, result.reward)
-            finished = jnp.logical_or(result.terminated, result.truncated)
-            return (result.obs, result.state, total, jnp.logical_or(done, finished)), None
-
-        (_, _, total, _), _ = jax.lax.scan(step, (obs, state, jnp.float32(0.0), jnp.bool_(False)),
-                                           jax.random.split(key, env.max_episode_steps))
-        return total
-
-    return jax.vmap(episode)(jax.random.split(key, episodes)).mean()
+    return Trainer(env, setup, iteration, act)

@@ -1,0 +1,128 @@
+"""What every jax algorithm shares: a trial as (setup, iteration, act), its learning curve as one
+pure function of (hyperparameters, key, evaluation key), SB3's conventions for schedules, network
+names, gradient clipping and learning-curve checkpoints, and the deterministic evaluation."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from .envs import JaxEnv
+
+EVAL_SEED_OFFSET = 1_000_000
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "relu": jax.nn.relu}
+_SCHEDULE_PREFIX = "lin_"
+
+
+class Trainer(NamedTuple):
+    """One trial of one shape, written as if alone (the backend vmaps it over a batch):
+    ``setup(hyper, key)`` the initial carry, ``iteration(hyper, carry)`` one rollout and the updates
+    that follow it, ``act(carry, obs)`` the deterministic policy's action for one observation."""
+
+    env: JaxEnv
+    setup: Callable[[Any, jax.Array], Any]
+    iteration: Callable[[Any, Any], Any]
+    act: Callable[[Any, jax.Array], jax.Array]
+
+
+def learning_curve(trainer: Trainer, eval_after: tuple[int, ...], eval_episodes: int
+                   ) -> Callable[[Any, jax.Array, jax.Array], jax.Array]:
+    """``train(hyper, key, eval_key) -> scores``: the whole trial, one score per checkpoint.
+
+    One segment per learning-curve point: its iterations (a loop whose length is the same for every
+    trial of a batch, so it stays a loop under vmap), then an evaluation. The graph holds one
+    iteration and one evaluation whatever the number of points, which keeps compilation short.
+    """
+    segments = jnp.diff(jnp.array((0, *eval_after), dtype=jnp.int32))
+
+    def train(hyper: Any, key: jax.Array, eval_key: jax.Array) -> jax.Array:
+        def segment(carry: Any, iterations: jax.Array) -> tuple[Any, jax.Array]:
+            carry = jax.lax.fori_loop(0, iterations, lambda _, c: trainer.iteration(hyper, c), carry)
+            policy = lambda obs: trainer.act(carry, obs)  # noqa: E731
+            return carry, evaluate_policy(trainer.env, policy, eval_key, eval_episodes)
+
+        _, scores = jax.lax.scan(segment, trainer.setup(hyper, key), segments)
+        return scores
+
+    return train
+
+
+def evaluate_policy(env: JaxEnv, act: Callable[[jax.Array], jax.Array], key: jax.Array, episodes: int) -> jax.Array:
+    """Mean return of ``act`` over ``episodes`` whole episodes (to termination or the time limit)."""
+
+    def episode(key: jax.Array) -> jax.Array:
+        reset_key, key = jax.random.split(key)
+        obs, state = env.reset(reset_key)
+
+        def step(carry: tuple, step_key: jax.Array) -> tuple[tuple, None]:
+            obs, state, total, done = carry
+            result = env.step(step_key, state, act(obs))
+            total = total + jnp.where(done, 0.0, result.reward)
+            finished = jnp.logical_or(result.terminated, result.truncated)
+            return (result.obs, result.state, total, jnp.logical_or(done, finished)), None
+
+        (_, _, total, _), _ = jax.lax.scan(step, (obs, state, jnp.float32(0.0), jnp.bool_(False)),
+                                           jax.random.split(key, env.max_episode_steps))
+        return total
+
+    return jax.vmap(episode)(jax.random.split(key, episodes)).mean()
+
+
+def scheduled(value: Any) -> tuple[float, bool]:
+    """rl-zoo3's ``lin_X`` (X times SB3's progress remaining) as (X, True); a number as (it, False)."""
+    if isinstance(value, str) and value.startswith(_SCHEDULE_PREFIX):
+        return float(value[len(_SCHEDULE_PREFIX):]), True
+    return float(value), False
+
+
+def network(policy_kwargs: Any, default_arch: list[int], default_activation: str
+            ) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+    """``policy_kwargs`` (rl-zoo3's string or a mapping) as (policy layers, value layers, activation);
+    only ``net_arch`` and ``activation_fn`` are understood, anything else is refused."""
+    from ..run_config import parse_policy_kwargs
+
+    kwargs = parse_policy_kwargs(policy_kwargs or {})
+    unknown = set(kwargs) - {"net_arch", "activation_fn", "ortho_init"}
+    if unknown or kwargs.get("ortho_init", True) is not True:
+        raise ValueError(f"the jax backend takes net_arch and activation_fn in policy_kwargs, not {sorted(unknown)}")
+    arch = kwargs.get("net_arch", default_arch)
+    pi, vf = (arch.get("pi", []), arch.get("vf", [])) if isinstance(arch, dict) else (arch, arch)
+    activation = getattr(kwargs.get("activation_fn"), "__name__", default_activation).lower()
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"the jax backend has activations {sorted(ACTIVATIONS)}, not {activation}")
+    return tuple(pi), tuple(vf), activation
+
+
+def mlp(layers: list[tuple[jax.Array, jax.Array]], x: jax.Array, activation: str) -> jax.Array:
+    act = ACTIVATIONS[activation]
+    for w, b in layers:
+        x = act(x @ w + b)
+    return x
+
+
+def checkpoint_updates(budget: int, rollout: int, curve_points: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The SB3 backend's learning-curve checkpoints (env steps) and, for each, the number of
+    iterations done before it: SB3 evaluates during the rollout in which the checkpoint is passed,
+    before that rollout's update; the last one after training."""
+    from ..sb3 import checkpoints
+
+    steps = tuple(checkpoints(budget, curve_points))
+    iterations = -(-budget // rollout)
+    updates = tuple(math.ceil(step / rollout) - 1 for step in steps[:-1]) + (iterations,)
+    return steps, updates
+
+
+def clip_by_global_norm(grads: Any, max_norm: jax.Array) -> Any:
+    """torch's ``clip_grad_norm_``: scale by ``max_norm / (norm + 1e-6)`` when that is below 1."""
+    coef = jnp.minimum(max_norm / (optax.tree.norm(grads) + 1e-6), 1.0)
+    return jax.tree.map(lambda g: g * coef, grads)
+
+
+def sgd_step(params: Any, grads: Any, opt_state: Any, adam: Any, lr: jax.Array, max_norm: jax.Array) -> tuple[Any, Any]:
+    """One torch-Adam step after clipping by global norm (the learning rate may vary per trial)."""
+    step, opt_state = adam.update(clip_by_global_norm(grads, max_norm), opt_state)
+    return jax.tree.map(lambda p, s: p - lr * s, params, step), opt_state
