@@ -91,6 +91,9 @@ def run_study(
         raise UserError(f"{optimizer} is a multi-fidelity tool, but {protocols[0].protocol_id} has a single fidelity "
                         f"level ({protocols[0].full_fidelity} {protocols[0].budget_unit.replace('_', ' ')}): use a "
                         "larger scale or a full-fidelity tool")
+    if getattr(tool, "population_based", False) and not BACKENDS.get(protocols[0].backend).trains_in_segments:
+        raise UserError(f"{optimizer} trains a population in segments, which the {protocols[0].backend} backend of "
+                        f"{protocols[0].protocol_id} does not do: use a protocol on the jax backend")
     _check_ready(protocols)
     with Session(store, workers=workers, scheduler=scheduler, scheduler_file=scheduler_file, progress=progress,
                  total=expected_trials(protocols), label=study_name or protocols[0].name) as session:

@@ -88,4 +88,6 @@ OPTIMIZERS: Registry[type[Optimizer]] = Registry("HPO tool", "hpobench_rl_cl.opt
     "smac-mf": "hpobench_rl_cl.optimizers.smac_mf:SMACMultiFidelity",
     "dehb": "hpobench_rl_cl.optimizers.dehb:DEHBOptimizer",
     "tpe": "hpobench_rl_cl.optimizers.tpe:TPE",
+    "pbt": "hpobench_rl_cl.optimizers.population:PBT",
+    "pb2": "hpobench_rl_cl.optimizers.population:PB2",
 })

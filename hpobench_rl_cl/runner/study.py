@@ -110,7 +110,12 @@ class Study:
 
     # tuning ------------------------------------------------------------------------------------
     def tune(self) -> list[Candidate]:
-        """Ask, train on the tuning seeds, tell, until the budget is spent or the tool stops."""
+        """Ask, train on the tuning seeds, tell, until the budget is spent or the tool stops (a
+        population-based tool: :mod:`.population`)."""
+        if getattr(OPTIMIZERS.get(self.optimizer_name), "population_based", False):
+            from .population import PopulationTuner
+
+            return PopulationTuner(self).tune()
         protocol = self.protocol
         optimizer = self.make_optimizer()
         candidates: list[Candidate] = []

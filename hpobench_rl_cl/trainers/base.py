@@ -158,6 +158,10 @@ class TrainerBackend(ABC):
 
     #: The most trials one call trains.
     max_batch: int = 1
+    #: Trains in segments with each trial's state kept between calls (population-based tools).
+    trains_in_segments: bool = False
+    #: Hyperparameters that shape a trial's state, which a population-based tool never changes mid-run.
+    carry_shaping: frozenset[str] = frozenset()
 
     def batch_key(self, spec: Any, trial: Trial) -> Hashable:
         """Trials with equal keys may share a call (a batched backend: the shape-changing
@@ -186,6 +190,11 @@ class TrainerBackend(ABC):
     def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
         """The names a configuration of ``protocol`` may set (None: this backend does not say)."""
         return None
+
+    def segmented(self, spec: Any, seeds: Sequence[int], budget: int) -> Any:
+        """Slots trained segment by segment (``start``, ``advance``, ``copy_learner``, ``state``,
+        ``restore``: see the jax backend's ``SegmentedTraining``); only when ``trains_in_segments``."""
+        raise NotImplementedError(f"{type(self).__name__} does not train in segments")
 
     @abstractmethod
     def train_batch(self, spec: Any, trials: Sequence[Trial]) -> list[TrialResult]:

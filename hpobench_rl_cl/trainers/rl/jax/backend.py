@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any, Hashable, Mapping, Sequence
 
 from ...base import TrainerBackend, Trial, TrialResult, data_dir, gpu_unit, host_info
+from ...schedule import SCHEDULE_KEY, is_schedule
 from ..spec import RLTrainSpec
 
 #: Padded batch sizes: a call of n trials compiles for the smallest of these that holds them.
@@ -50,16 +51,30 @@ def _shape_of(spec: RLTrainSpec, trial: Trial) -> Any:
     return algorithm_module(spec.algorithm).split_config(trial.config, spec, trial.budget)
 
 
+def _segments(config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A configuration's per-segment configurations (one, unless it is a schedule)."""
+    return config[SCHEDULE_KEY] if is_schedule(config) else [config]
+
+
 class JaxBackend(TrainerBackend):
     """PPO and DQN on gymnax environments, a whole group of trials per compiled call."""
 
     max_batch = PAD_SIZES[-1]
+    trains_in_segments = True
+    carry_shaping = frozenset({"n_envs", "buffer_size", "policy_kwargs", "policy"})
 
     def batch_key(self, spec: RLTrainSpec, trial: Trial) -> Hashable:
         try:
-            return _shape_of(spec, trial)[0]
+            shapes = tuple(_shape_of(spec, Trial(c, trial.seed, trial.budget))[0] for c in _segments(trial.config))
         except ValueError as error:  # trained (and reported crashed) on its own
             return ("unsupported", str(error), trial.config_hash)
+        return shapes if is_schedule(trial.config) else shapes[0]
+
+    def segmented(self, spec: RLTrainSpec, seeds: Sequence[int], budget: int) -> Any:
+        """A :class:`~.segments.SegmentedTraining` of one slot per seed (population-based tools)."""
+        from .segments import SegmentedTraining
+
+        return SegmentedTraining(spec, seeds, budget, spec.device)
 
     def resources(self, spec: RLTrainSpec, workers: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         return gpu_unit(spec.device, workers)
@@ -81,23 +96,30 @@ class JaxBackend(TrainerBackend):
         from ....errors import UserError
         from ..run_config import check_values
 
-        check_values(config, where)
-        unknown = set(config) - self.accepted_hyperparameters(protocol)
-        if unknown:
-            raise UserError(f"{where}: the jax backend's {protocol.algorithm} does not take {sorted(unknown)}")
+        segments = _segments(config)
+        if not isinstance(segments, list) or not segments or not all(isinstance(c, Mapping) for c in segments):
+            raise UserError(f"{where}: a schedule is a non-empty list of configurations")
+        for segment in segments:
+            check_values(segment, where)
+            unknown = set(segment) - self.accepted_hyperparameters(protocol)
+            if unknown:
+                raise UserError(f"{where}: the jax backend's {protocol.algorithm} does not take {sorted(unknown)}")
 
     def accepted_hyperparameters(self, protocol: Any) -> set[str]:
         return set(algorithm_module(protocol.algorithm).SUPPORTED)
 
     def trained_units(self, spec: RLTrainSpec, config: Mapping[str, Any], budget: int) -> int:
-        """Whole rollouts (PPO) or collections (DQN), as SB3 trains them."""
+        """Whole rollouts (PPO) or collections (DQN), as SB3 trains them (a schedule: its longest)."""
         try:
-            rollout = algorithm_module(spec.algorithm).split_config(config, spec, budget)[0].rollout
+            rollout = max(algorithm_module(spec.algorithm).split_config(c, spec, budget)[0].rollout
+                          for c in _segments(config))
         except ValueError:  # trained as crashed: nothing
             return budget
         return -(-budget // rollout) * rollout
 
     def train_batch(self, spec: RLTrainSpec, trials: Sequence[Trial]) -> list[TrialResult]:
+        if is_schedule(trials[0].config):
+            return self._train_schedules(spec, trials)
         try:
             shapes = [_shape_of(spec, trial) for trial in trials]
         except ValueError as error:
@@ -112,26 +134,47 @@ class JaxBackend(TrainerBackend):
         padded = next(size for size in PAD_SIZES if size >= len(trials))
         host = host_info()
         results = []
-        for position, (trial, (shape, _, steps)) in enumerate(zip(trials, shapes)):
+        for position, (shape, _, steps) in enumerate(shapes):
             curve = [(int(step), float(score)) for step, score in zip(steps, scores[position])]
-            final = curve[-1][1]
-            ok = final == final and abs(final) != float("inf")
-            results.append(TrialResult(
-                score=final if ok else spec.worst_score, status="ok" if ok else "crashed", curve=curve if ok else [],
-                wall_s=wall / len(trials), cpu_s=cpu / len(trials),
-                error=None if ok else f"FloatingPointError: final score is {final}",
-                trained=-(-shape.total_timesteps // shape.rollout) * shape.rollout,
-                notes={"batch": {"size": padded, "trials": len(trials), "position": position,
-                                 "key": repr(shape)}},
-                host=host))
+            results.append(_scored(spec, curve, wall / len(trials), cpu / len(trials),
+                                   -(-shape.total_timesteps // shape.rollout) * shape.rollout,
+                                   {"batch": {"size": padded, "trials": len(trials), "position": position,
+                                              "key": repr(shape)}}, host))
         return results
+
+
+    def _train_schedules(self, spec: RLTrainSpec, trials: Sequence[Trial]) -> list[TrialResult]:
+        from .segments import train_schedules
+
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        try:
+            curves, trained = train_schedules(spec, [t.config for t in trials], [t.seed for t in trials],
+                                              trials[0].budget, spec.device)
+        except Exception as error:  # noqa: BLE001 - a failing batch is crashed trials, never a dead study
+            return [_crashed(spec, f"{type(error).__name__}: {error}") for _ in trials]
+        wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+        host = host_info()
+        return [_scored(spec, curve, wall / len(trials), cpu / len(trials), units,
+                        {"batch": {"schedule_trials": len(trials), "position": position}}, host)
+                for position, (curve, units) in enumerate(zip(curves, trained))]
+
+
+def _scored(spec: RLTrainSpec, curve: list[tuple[int, float]], wall: float, cpu: float, trained: int,
+            notes: dict[str, Any], host: Any) -> TrialResult:
+    """A trial's result from its learning curve (a non-finite final score: crashed)."""
+    final = curve[-1][1]
+    ok = final == final and abs(final) != float("inf")
+    return TrialResult(score=final if ok else spec.worst_score, status="ok" if ok else "crashed",
+                       curve=curve if ok else [], wall_s=wall, cpu_s=cpu,
+                       error=None if ok else f"FloatingPointError: final score is {final}",
+                       trained=trained, notes=notes, host=host)
 
 
 def _crashed(spec: RLTrainSpec, error: str) -> TrialResult:
     return TrialResult(spec.worst_score, "crashed", [], 0.0, 0.0, error=error, host=host_info())
 
 
-def _device(requested: str) -> Any:
+def jax_device(requested: str) -> Any:
     """``auto``: a GPU when JAX sees one (``pip install -e ".[gpu]"``), else the CPU."""
     import jax
 
@@ -158,7 +201,7 @@ def _train(algorithm: str, shape: Any, hypers: list[Any], seeds: list[int], devi
     if (shape, size) not in _COMPILED:
         trainer = algorithm_module(algorithm).make_trainer(shape)
         _COMPILED[(shape, size)] = jax.jit(jax.vmap(learning_curve(trainer, shape.eval_after, shape.eval_episodes)))
-    with jax.default_device(_device(device)):
+    with jax.default_device(jax_device(device)):
         stacked = jax.tree.map(lambda *values: jnp.stack(values), *hypers)
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
         eval_keys = jnp.stack([jax.random.PRNGKey(s + EVAL_SEED_OFFSET) for s in seeds])

@@ -14,6 +14,9 @@ import optax
 from .envs import JaxEnv
 
 EVAL_SEED_OFFSET = 1_000_000
+#: What a trial's carry holds of its environment and random stream (a PBT member keeps its own when
+#: it copies another member's learner).
+ENVIRONMENT_FIELDS = frozenset({"obs", "env_state", "starts", "key"})
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 _SCHEDULE_PREFIX = "lin_"
 

@@ -128,6 +128,18 @@ def forward(params: dict[str, Any], obs: jax.Array, activation: str) -> tuple[ja
 
 
 # one trial ---------------------------------------------------------------------------------------
+class PPOCarry(NamedTuple):
+    """One trial's state between iterations (``timesteps``: env steps trained, SB3's num_timesteps)."""
+
+    params: dict[str, Any]
+    opt_state: Any
+    obs: jax.Array
+    env_state: Any
+    starts: jax.Array
+    key: jax.Array
+    timesteps: jax.Array
+
+
 class Rollout(NamedTuple):
     obs: jax.Array
     actions: jax.Array
@@ -177,13 +189,13 @@ def make_trainer(shape: PPOShape) -> Trainer:
     adam = optax.scale_by_adam(eps=1e-5)
     n_minibatches = shape.rollout // shape.batch_size
 
-    def setup(hyper: PPOHyper, key: jax.Array) -> tuple:
+    def setup(hyper: PPOHyper, key: jax.Array) -> PPOCarry:
         key, init_key, reset_key = jax.random.split(key, 3)
         params = init_params(init_key, shape, env.obs_size, env.n_actions)
         obs, env_state = jax.vmap(env.reset)(jax.random.split(reset_key, shape.n_envs))
-        return params, adam.init(params), obs, env_state, jnp.ones(shape.n_envs), key, jnp.int32(0)
+        return PPOCarry(params, adam.init(params), obs, env_state, jnp.ones(shape.n_envs), key, jnp.int32(0))
 
-    def iteration(hyper: PPOHyper, carry: tuple) -> tuple:
+    def iteration(hyper: PPOHyper, carry: PPOCarry) -> PPOCarry:
         def collect(state: tuple, _: None) -> tuple[tuple, Rollout]:
             params, obs, env_state, starts, key = state
             key, action_key, step_key = jax.random.split(key, 3)
@@ -196,12 +208,13 @@ def make_trainer(shape: PPOShape) -> Trainer:
             dones = jnp.logical_or(step.terminated, step.truncated).astype(jnp.float32)
             return (params, step.obs, step.state, dones, key), Rollout(obs, actions, rewards, starts, values, log_probs)
 
-        params, opt_state, obs, env_state, starts, key, updates = carry
+        params, opt_state, obs, env_state, starts, key, timesteps = carry
         (_, obs, env_state, starts, key), rollout = jax.lax.scan(
             collect, (params, obs, env_state, starts, key), None, length=shape.n_steps)
         last_values = forward(params, obs, shape.activation)[1]
         advantages, returns = gae(rollout, last_values, starts, hyper.gamma, hyper.gae_lambda)
-        progress = 1.0 - (updates + 1).astype(jnp.float32) * shape.rollout / shape.total_timesteps
+        timesteps = timesteps + shape.rollout
+        progress = 1.0 - timesteps.astype(jnp.float32) / shape.total_timesteps
         lr = hyper.learning_rate * (progress if shape.learning_rate_schedule else 1.0)
         clip_range = hyper.clip_range * (progress if shape.clip_range_schedule else 1.0)
         flat = {"obs": rollout.obs.reshape(shape.rollout, -1), "actions": rollout.actions.reshape(-1),
@@ -222,9 +235,9 @@ def make_trainer(shape: PPOShape) -> Trainer:
             return (params, opt_state, key), None
 
         (params, opt_state, key), _ = jax.lax.scan(epoch, (params, opt_state, key), None, length=shape.n_epochs)
-        return params, opt_state, obs, env_state, starts, key, updates + 1
+        return PPOCarry(params, opt_state, obs, env_state, starts, key, timesteps)
 
-    def act(carry: tuple, obs: jax.Array) -> jax.Array:
+    def act(carry: PPOCarry, obs: jax.Array) -> jax.Array:
         return jnp.argmax(forward(carry[0], obs, shape.activation)[0], axis=-1)
 
     return Trainer(env, setup, iteration, act)
