@@ -255,7 +255,7 @@ def test_dqn_replay_stores_the_terminal_observation_and_bootstraps_truncation():
     carry = trainer.setup(hyper, jax.random.PRNGKey(0))
     at_limit = carry.env_state.replace(time=carry.env_state.time + trainer.env.max_episode_steps - 1)
     carry = jax.jit(trainer.iteration)(hyper, carry._replace(env_state=at_limit))
-    stored = jax.tree.map(lambda x: np.asarray(x[0, 0]), carry.buffer)
+    stored = jax.tree.map(lambda x: np.asarray(x[0, 0]), carry.replay)
     assert stored["dones"] == 0.0, "a time-limit truncation is bootstrapped (SB3's handle_timeout_termination)"
     assert not np.allclose(stored["next_obs"], np.asarray(carry.obs[0])), "next_obs: before the reset"
     assert int(carry.position) == 1 and int(carry.timesteps) == 1
@@ -269,3 +269,109 @@ def test_a_real_dqn_study_on_the_jax_backend(tmp_path):
                             results=tmp_path / "results", progress=False)
     assert summary["protocol_status"] == "official" and summary["budget"]["crashed_trials"] == 0
     assert summary["held_out"]["hand-tuned"]["scores"] and summary["held_out"]["incumbent"]["scores"]
+
+
+# SAC and TD3 -------------------------------------------------------------------------------------
+def test_pendulum_steps_like_gymnasium():
+    env, reference = make_env("Pendulum-v1"), gym.make("Pendulum-v1").unwrapped
+    reference.reset(seed=0)
+    _, state = env.reset(jax.random.PRNGKey(3))
+    for torque in (-2.0, 0.7, 1.9, -0.3):
+        reference.state = np.array([float(state.theta), float(state.theta_dot)])
+        expected, reward, terminated, _, _ = reference.step(np.array([torque], np.float32))
+        step = env.step(jax.random.PRNGKey(0), state, jnp.array([torque]))
+        np.testing.assert_allclose(np.asarray(step.final_obs), expected, atol=1e-5)
+        assert float(step.reward) == pytest.approx(reward, abs=1e-5) and not bool(step.terminated)
+        state = step.state
+    np.testing.assert_allclose(np.asarray(env.unscale_action(jnp.array([-1.0, 0.0, 0.5]))), [-2.0, 0.0, 1.0])
+
+
+def _copy_into(linears, layers):
+    with torch.no_grad():
+        for linear, (w, b) in zip(linears, layers):
+            linear.weight.copy_(torch.tensor(np.asarray(w).T))
+            linear.bias.copy_(torch.tensor(np.asarray(b)))
+
+
+def _linears(module):
+    return [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def test_sac_networks_and_squashed_gaussian_are_sb3s():
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
+
+    from hpobench_rl_cl.trainers.rl.jax import sac
+    from hpobench_rl_cl.trainers.rl.jax.off_policy import twin_q
+
+    spec = RLTrainSpec("Pendulum-v1", "SAC", "MlpPolicy", 1, 1, 0.0)
+    shape, hyper, _ = sac.split_config({"policy_kwargs": "dict(net_arch=[16, 16])", "ent_coef": "auto_0.1"}, spec, 1000)
+    assert float(hyper.ent_coef) == pytest.approx(0.1) and bool(hyper.learn_ent_coef) and float(hyper.target_entropy) == -1
+    learner = sac.make_trainer(shape).setup(hyper, jax.random.PRNGKey(0)).learner
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16, 16]}, device="cpu")
+    actor = learner["actor"]
+    _copy_into(_linears(model.actor.latent_pi) + [model.actor.mu, model.actor.log_std],
+               actor["latent"] + [actor["mu"], actor["log_std"]])
+    for q_net, layers in zip(model.critic.q_networks, learner["critics"]):
+        _copy_into(_linears(q_net), layers)
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    actions = np.random.default_rng(1).uniform(-1, 1, size=(5, 1)).astype(np.float32)
+    with torch.no_grad():
+        expected_action = model.actor(torch.tensor(obs), deterministic=True).numpy()
+        expected_q = np.stack([q.numpy()[:, 0] for q in model.critic(torch.tensor(obs), torch.tensor(actions))])
+    np.testing.assert_allclose(np.asarray(sac.deterministic_action(actor, jnp.asarray(obs), "relu")), expected_action,
+                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(twin_q(learner["critics"], jnp.asarray(obs), jnp.asarray(actions), "relu")),
+                               expected_q, atol=1e-5)
+    # The tanh-corrected log-probability of the same Gaussian sample.
+    action, log_prob = sac.squashed_sample(actor, jnp.asarray(obs), jax.random.PRNGKey(5), "relu")
+    with torch.no_grad():
+        mean, log_std, _ = model.actor.get_action_dist_params(torch.tensor(obs))
+        distribution = SquashedDiagGaussianDistribution(1).proba_distribution(mean, log_std)
+        gaussian = torch.atanh(torch.tensor(np.asarray(action)).clamp(-1 + 1e-7, 1 - 1e-7))
+        expected = distribution.log_prob(torch.tensor(np.asarray(action)), gaussian).numpy()
+    np.testing.assert_allclose(np.asarray(log_prob), expected, rtol=1e-3, atol=1e-3)
+
+
+def test_td3_networks_and_noise_are_sb3s():
+    from stable_baselines3 import TD3
+
+    from hpobench_rl_cl.trainers.rl.jax import td3
+    from hpobench_rl_cl.trainers.rl.jax.off_policy import twin_q
+
+    spec = RLTrainSpec("Pendulum-v1", "TD3", "MlpPolicy", 1, 1, 0.0)
+    shape, hyper, _ = td3.split_config({"noise_type": "normal", "noise_std": 0.1}, spec, 1000)
+    assert shape.pi_arch == (400, 300) and float(hyper.noise_std) == pytest.approx(0.1)
+    assert float(td3.split_config({}, spec, 1000)[1].noise_std) == 0.0, "no noise_type: no action noise"
+    with pytest.raises(ValueError, match="normal action noise only"):
+        td3.split_config({"noise_type": "ornstein-uhlenbeck"}, spec, 1000)
+    shape, hyper, _ = td3.split_config({"policy_kwargs": "dict(net_arch=[16, 16])"}, spec, 1000)
+    learner = td3.make_trainer(shape).setup(hyper, jax.random.PRNGKey(0)).learner
+    model = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16, 16]}, device="cpu")
+    _copy_into(_linears(model.actor), learner["actor"])
+    for q_net, layers in zip(model.critic.q_networks, learner["critics"]):
+        _copy_into(_linears(q_net), layers)
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    actions = np.random.default_rng(1).uniform(-1, 1, size=(5, 1)).astype(np.float32)
+    with torch.no_grad():
+        expected_action = model.actor(torch.tensor(obs)).numpy()
+        expected_q = np.stack([q.numpy()[:, 0] for q in model.critic(torch.tensor(obs), torch.tensor(actions))])
+    np.testing.assert_allclose(np.asarray(td3.actor_action(learner["actor"], jnp.asarray(obs), "relu")), expected_action,
+                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(twin_q(learner["critics"], jnp.asarray(obs), jnp.asarray(actions), "relu")),
+                               expected_q, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["SAC", "TD3"])
+def test_rl_zoo3s_pendulum_configuration_trains_on_the_jax_backend(algorithm):
+    from hpobench_rl_cl.protocol import load_protocol
+    from hpobench_rl_cl.trainers.base import BACKENDS
+
+    protocol = load_protocol(f"{algorithm.lower()}-pendulum-jax", "smoke")
+    spec = protocol.train_specs("cpu")["test"]
+    config = protocol.hand_tuned_run_config()[0]
+    results = BACKENDS.get("jax")().train_batch(spec, [Trial(config, seed, 256) for seed in (0, 1)])
+    assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
+    assert all(-3300 < r.score < 0 and r.trained == 256 for r in results)
+    assert results[0].score != results[1].score, "each trial its own seed"

@@ -30,7 +30,7 @@ from ..spec import RLTrainSpec
 #: Padded batch sizes: a call of n trials compiles for the smallest of these that holds them.
 PAD_SIZES = (1, 2, 4, 5, 8, 10, 16, 32, 64)  # 5 and 10: the shipped protocols' tuning and test seeds
 #: Algorithm name -> its module in this package.
-ALGORITHMS = {"PPO": "ppo", "DQN": "dqn"}
+ALGORITHMS = {"PPO": "ppo", "DQN": "dqn", "SAC": "sac", "TD3": "td3"}
 _COMPILED: dict[tuple[Any, int], Any] = {}
 
 
@@ -57,7 +57,7 @@ def _segments(config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 class JaxBackend(TrainerBackend):
-    """PPO and DQN on gymnax environments, a whole group of trials per compiled call."""
+    """PPO, DQN, SAC and TD3 on gymnax environments, a whole group of trials per compiled call."""
 
     max_batch = PAD_SIZES[-1]
     trains_in_segments = True

@@ -82,10 +82,11 @@ def scheduled(value: Any) -> tuple[float, bool]:
     return float(value), False
 
 
-def network(policy_kwargs: Any, default_arch: list[int], default_activation: str
+def network(policy_kwargs: Any, default_arch: list[int], default_activation: str, value_key: str = "vf"
             ) -> tuple[tuple[int, ...], tuple[int, ...], str]:
     """``policy_kwargs`` (rl-zoo3's string or a mapping) as (policy layers, value layers, activation);
-    only ``net_arch`` and ``activation_fn`` are understood, anything else is refused."""
+    only ``net_arch`` and ``activation_fn`` are understood, anything else is refused. ``value_key``:
+    the value network's name in a ``net_arch`` dict (``vf`` for PPO, ``qf`` for SAC and TD3)."""
     from ..run_config import parse_policy_kwargs
 
     kwargs = parse_policy_kwargs(policy_kwargs or {})
@@ -93,11 +94,33 @@ def network(policy_kwargs: Any, default_arch: list[int], default_activation: str
     if unknown or kwargs.get("ortho_init", True) is not True:
         raise ValueError(f"the jax backend takes net_arch and activation_fn in policy_kwargs, not {sorted(unknown)}")
     arch = kwargs.get("net_arch", default_arch)
-    pi, vf = (arch.get("pi", []), arch.get("vf", [])) if isinstance(arch, dict) else (arch, arch)
+    pi, vf = (arch.get("pi", []), arch.get(value_key, [])) if isinstance(arch, dict) else (arch, arch)
     activation = getattr(kwargs.get("activation_fn"), "__name__", default_activation).lower()
     if activation not in ACTIVATIONS:
         raise ValueError(f"the jax backend has activations {sorted(ACTIVATIONS)}, not {activation}")
     return tuple(pi), tuple(vf), activation
+
+
+def torch_linear_init(key: jax.Array, sizes: tuple[int, ...]) -> list[tuple[jax.Array, jax.Array]]:
+    """torch's default ``nn.Linear`` initialisation (weights and biases uniform in +-1/sqrt(fan_in))
+    for each layer of ``sizes``: SB3's off-policy networks keep it."""
+    layers = []
+    for key, (n_in, n_out) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes[:-1], sizes[1:])):
+        bound = 1.0 / math.sqrt(n_in)
+        w_key, b_key = jax.random.split(key)
+        layers.append((jax.random.uniform(w_key, (n_in, n_out), jnp.float32, -bound, bound),
+                       jax.random.uniform(b_key, (n_out,), jnp.float32, -bound, bound)))
+    return layers
+
+
+def linear_head(layers: list[tuple[jax.Array, jax.Array]], x: jax.Array, activation: str) -> jax.Array:
+    """An MLP whose last layer has no activation (SB3's ``create_mlp``)."""
+    return mlp(layers[:-1], x, activation) @ layers[-1][0] + layers[-1][1]
+
+
+def polyak(params: Any, target: Any, tau: jax.Array) -> Any:
+    """SB3's ``polyak_update``: ``target <- tau * params + (1 - tau) * target``."""
+    return jax.tree.map(lambda p, t: tau * p + (1.0 - tau) * t, params, target)
 
 
 def mlp(layers: list[tuple[jax.Array, jax.Array]], x: jax.Array, activation: str) -> jax.Array:
@@ -125,7 +148,12 @@ def clip_by_global_norm(grads: Any, max_norm: jax.Array) -> Any:
     return jax.tree.map(lambda g: g * coef, grads)
 
 
-def sgd_step(params: Any, grads: Any, opt_state: Any, adam: Any, lr: jax.Array, max_norm: jax.Array) -> tuple[Any, Any]:
-    """One torch-Adam step after clipping by global norm (the learning rate may vary per trial)."""
-    step, opt_state = adam.update(clip_by_global_norm(grads, max_norm), opt_state)
+def adam_step(params: Any, grads: Any, opt_state: Any, adam: Any, lr: jax.Array) -> tuple[Any, Any]:
+    """One torch-Adam step (``adam``: optax's ``scale_by_adam``; the learning rate may vary per trial)."""
+    step, opt_state = adam.update(grads, opt_state)
     return jax.tree.map(lambda p, s: p - lr * s, params, step), opt_state
+
+
+def sgd_step(params: Any, grads: Any, opt_state: Any, adam: Any, lr: jax.Array, max_norm: jax.Array) -> tuple[Any, Any]:
+    """One torch-Adam step after clipping by global norm."""
+    return adam_step(params, clip_by_global_norm(grads, max_norm), opt_state, adam, lr)

@@ -50,6 +50,16 @@ class JaxEnv:
         return int(self.env.action_space(self.params).n)
 
     @property
+    def action_size(self) -> int:
+        """Components of a continuous action."""
+        return math.prod(self.env.action_space(self.params).shape)
+
+    def unscale_action(self, scaled: jax.Array) -> jax.Array:
+        """SB3's ``unscale_action``: a policy's action in [-1, 1] as the environment's."""
+        space = self.env.action_space(self.params)
+        return space.low + 0.5 * (scaled + 1.0) * (space.high - space.low)
+
+    @property
     def obs_size(self) -> int:
         return math.prod(self.env.observation_space(self.params).shape)
 
