@@ -8,6 +8,7 @@ accuracy), 1 = the hand-tuned baseline's test mean on that protocol.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..protocol.common import HELD_OUT_PHASES
+from ..protocol.common import DEFAULT_BACKENDS, HELD_OUT_PHASES
 from ..protocol.published import PUBLISHED_ROLE
 from . import stats
 from .results import Results, StudyRecord
@@ -68,6 +69,8 @@ class ProtocolView:
     anytime: pd.DataFrame
     test_points: pd.DataFrame
     incumbents: list[dict[str, Any]] = field(default_factory=list)
+    #: The trainer backend (sb3, jax, avalanche): results of two backends are two protocols, never pooled.
+    backend: str = ""
 
 
 def env_family(record: StudyRecord) -> str:
@@ -108,11 +111,24 @@ def anytime_curve(record: StudyRecord) -> pd.DataFrame:
     trained = tuning["trained"].fillna(tuning["budget"])
     full_length = record.protocol.get("total_timesteps") or record.protocol.get("epochs")
     seeds = tuning["seed"].nunique()
+    if "population" in json.loads(tuning["notes"].iloc[0] or "{}"):
+        return _population_curve(tuning, float(full_length))
     evaluations = tuning.assign(trained=trained).groupby("eval_index").agg(
         fidelity=("fidelity", "first"), score=("score", "mean"), trained=("trained", "sum")).sort_index()
     spent = evaluations["trained"].cumsum() / (float(full_length) * seeds)
     full = evaluations["score"].where(evaluations["fidelity"] >= 1 - 1e-9)
     return pd.DataFrame({"budget": spent.to_numpy(), "incumbent_score": full.cummax().to_numpy()})
+
+
+def _population_curve(tuning: pd.DataFrame, full_length: float) -> pd.DataFrame:
+    """A population-based tool trains its members in lockstep: after each segment it has spent
+    population x segment end / full length full runs, and its incumbent is the best member's mean
+    over the tuning seeds at that point."""
+    curves = np.array([[score for _, score in json.loads(curve)] for curve in tuning["curve"]])
+    ends = np.array([step for step, _ in json.loads(tuning["curve"].iloc[0])], dtype=float)
+    members = tuning["eval_index"].to_numpy()
+    means = np.stack([curves[members == m].mean(axis=0) for m in np.unique(members)])
+    return pd.DataFrame({"budget": len(means) * ends / full_length, "incumbent_score": means.max(axis=0)})
 
 
 def _anytime_frame(studies: list[StudyRecord]) -> pd.DataFrame:
@@ -205,6 +221,7 @@ def protocol_views(results: Results) -> list[ProtocolView]:
             family, protocol_id, env, [rows[i] for i in order], studies,
             float(studies[0].protocol.get("worst_score", 0.0)), _anytime_frame(tuned),
             pd.DataFrame(points, columns=["method", "seed", "score"]), incumbents,
+            str(studies[0].protocol.get("backend") or DEFAULT_BACKENDS[family]),
         ))
     return views
 

@@ -135,8 +135,9 @@ def overview(views: list[ProtocolView], aggregates: dict[str, list[dict[str, Any
             link = f'<a href="protocols/{text(slug(view.protocol_id))}.html">{text(view.protocol_id)}</a>'
             for row in view.rows:
                 rows.append(f'<tr data-family="{family}" data-env="{text(view.env_family)}">'
-                            f'{_cell(link, view.protocol_id)}{_cell(text(view.env_family))}{_method_cells(row)}</tr>')
-        headers = [("protocol", "text"), ("environment / data", "text"), *METHOD_HEADERS]
+                            f'{_cell(link, view.protocol_id)}{_cell(text(view.env_family))}'
+                            f'{_cell(text(view.backend))}{_method_cells(row)}</tr>')
+        headers = [("protocol", "text"), ("environment / data", "text"), ("backend", "text"), *METHOD_HEADERS]
         parts.append(f'<section class="family" data-family="{family}"><h2>{text(FAMILY_TITLES[family])}</h2>')
         parts.append(_table(f"overview-{family}", headers, rows))
         parts.append(_aggregate_table(family, aggregates.get(family, [])))
@@ -216,7 +217,7 @@ def _comparison_cells(row: dict[str, Any]) -> list[str]:
 def protocol_page(view: ProtocolView, figures: dict[str, str], csv_links: list[tuple[str, str]],
                   audits: list[tuple[str, dict[str, Any]]]) -> str:
     parts = [f"<h1>{text(view.protocol_id)}</h1>",
-             f"<p>{text(FAMILY_TITLES[view.family])} · {text(view.env_family)}</p>",
+             f"<p>{text(FAMILY_TITLES[view.family])} · {text(view.env_family)} · {text(view.backend)} backend</p>",
              _table("protocol-methods", METHOD_HEADERS, [f"<tr>{_method_cells(r)}</tr>" for r in view.rows])]
     for caption, name in (("Anytime performance", "anytime"), ("Held-out score per seed", "test_scores")):
         if name in figures:
