@@ -1,14 +1,15 @@
 """Aggregate env steps/s of the jax backend at 1, 8 and 32 trials per call vs the SB3 backend one
 trial per core, on the same configurations, side by side in one run.
 
-    python benchmarks/batched_throughput.py [--steps 20000] [--sizes 1 8 32] [--cores 2]
+    python benchmarks/batched_throughput.py [--algorithms PPO DQN SAC] [--sizes 1 8 32] [--cores 2]
+                                            [--steps PPO=20000 DQN=20000 SAC=2000]
 
-Two settings of PPO on CartPole: ``paper`` (the shape-changing hyperparameters of one draw from the
-RL paper's PPO space, every other hyperparameter drawn per trial: what one grouped call of a tuning
-batch looks like) and ``zoo`` (rl-zoo3's CartPole setting, one trial per seed). SB3 runs
-``--cores`` trials at once, one per core (separate processes); its aggregate is their steps over the
-wall time. JAX: the first call of each size compiles (reported apart), the second is timed.
-DQN, SAC and TD3 are not on the jax backend yet: the script says so instead of inventing figures.
+Per algorithm (PPO and DQN on CartPole, SAC on Pendulum) two settings: ``paper`` (the
+shape-changing hyperparameters of one draw from the RL paper's space, every other hyperparameter
+drawn per trial: what one grouped call of a tuning batch looks like) and ``zoo`` (rl-zoo3's setting,
+one trial per seed). SB3 runs ``--cores`` trials at once, one per core (separate processes); its
+aggregate is their steps over the wall time. JAX: the first call of each size compiles (reported
+apart), the second is timed.
 """
 
 from __future__ import annotations
@@ -16,46 +17,60 @@ from __future__ import annotations
 import argparse
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from multiprocessing import get_context
+from typing import Any
 
 from hpobench_rl_cl.optimizers.base import config_dict
 from hpobench_rl_cl.protocol import load_protocol
 from hpobench_rl_cl.runner.study import run_config_for
 from hpobench_rl_cl.trainers.base import BACKENDS, Trial
 
-ZOO = {"n_envs": 8, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
-       "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2"}
-SHAPE_KEYS = ("n_steps", "batch_size", "n_epochs", "n_envs", "clip_range_vf")
+#: algorithm -> (SB3 protocol, jax protocol, the hyperparameters that form the jax batch key)
+BENCHMARKS = {
+    "PPO": ("ppo-cartpole", "ppo-cartpole-jax", ("n_steps", "batch_size", "n_epochs", "n_envs", "clip_range_vf")),
+    "DQN": ("dqn-cartpole", "dqn-cartpole-jax", ("train_freq", "gradient_steps", "batch_size", "buffer_size")),
+    "SAC": ("sac-pendulum", "sac-pendulum-jax", ("train_freq", "gradient_steps", "batch_size", "buffer_size")),
+}
+STEPS = {"PPO": 20_000, "DQN": 20_000, "SAC": 2_000}
 
 
-def configurations(setting: str, n: int) -> list[dict]:
+def configurations(algorithm: str, setting: str, n: int) -> list[dict]:
+    _, jax_protocol, shape_keys = BENCHMARKS[algorithm]
+    protocol = load_protocol(jax_protocol, "paper")
     if setting == "zoo":
-        return [dict(ZOO) for _ in range(n)]
-    protocol = load_protocol("ppo-cartpole-jax", "paper")
+        return [protocol.hand_tuned_run_config()[0] for _ in range(n)]
     draws = [run_config_for(protocol, config_dict(c)) for c in protocol.search_space(seed=0).sample_configuration(n + 1)]
-    return [{**draw, **{k: draws[0][k] for k in SHAPE_KEYS if k in draws[0]}} for draw in draws[1:]]
+    return [{**draw, **{k: draws[0][k] for k in shape_keys if k in draws[0]}} for draw in draws[1:]]
 
 
-def sb3_trial(args: tuple[dict, int, int]) -> float:
-    config, seed, steps = args
-    protocol = load_protocol("ppo-cartpole", "paper")
-    spec = protocol.train_specs("cpu")["tuning"]
+def spec_for(algorithm: str, backend: str) -> Any:
+    """The backend's training spec, its full length the jax protocol's for both backends (so a
+    shortened run scales ``learning_starts`` alike on both)."""
+    sb3_name, jax_name, _ = BENCHMARKS[algorithm]
+    full = load_protocol(jax_name, "paper").total_timesteps
+    spec = load_protocol(sb3_name if backend == "sb3" else jax_name, "paper").train_specs("cpu")["tuning"]
+    return replace(spec, full_timesteps=full)
+
+
+def sb3_trial(args: tuple[str, dict, int, int]) -> float:
+    algorithm, config, seed, steps = args
+    spec = spec_for(algorithm, "sb3")
     start = time.perf_counter()
     BACKENDS.get("sb3")().train_batch(spec, [Trial(config, seed, steps)])
     return time.perf_counter() - start
 
 
-def sb3_aggregate(configs: list[dict], steps: int, cores: int) -> float:
+def sb3_aggregate(algorithm: str, configs: list[dict], steps: int, cores: int) -> float:
     with ProcessPoolExecutor(cores, mp_context=get_context("spawn")) as pool:  # no fork of a JAX process
-        list(pool.map(sb3_trial, [(configs[0], 0, 256)] * cores))  # imports and warm-up in every process
+        list(pool.map(sb3_trial, [(algorithm, configs[0], 0, 256)] * cores))  # imports and warm-up
         start = time.perf_counter()
-        list(pool.map(sb3_trial, [(c, i, steps) for i, c in enumerate(configs[:cores])]))
+        list(pool.map(sb3_trial, [(algorithm, c, i, steps) for i, c in enumerate(configs[:cores])]))
         return cores * steps / (time.perf_counter() - start)
 
 
-def jax_aggregate(configs: list[dict], steps: int) -> tuple[float, float]:
-    protocol = load_protocol("ppo-cartpole-jax", "paper")
-    spec = protocol.train_specs("cpu")["tuning"]
+def jax_aggregate(algorithm: str, configs: list[dict], steps: int) -> tuple[float, float]:
+    spec = spec_for(algorithm, "jax")
     backend = BACKENDS.get("jax")()
     trials = [Trial(c, i, steps) for i, c in enumerate(configs)]
     start = time.perf_counter()
@@ -70,20 +85,23 @@ def jax_aggregate(configs: list[dict], steps: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--algorithms", nargs="+", default=list(BENCHMARKS), choices=list(BENCHMARKS))
+    parser.add_argument("--steps", nargs="+", default=[], help="ALGORITHM=STEPS per trial, e.g. SAC=2000")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
-    for setting in ("paper", "zoo"):
-        configs = configurations(setting, max(args.sizes + [args.cores]))
-        sb3 = sb3_aggregate(configs, args.steps, args.cores)
-        print(f"PPO CartPole, {setting} setting, {args.steps} steps per trial: SB3 {sb3:,.0f} env steps/s "
-              f"({args.cores} trials on {args.cores} cores)")
-        for size in args.sizes:
-            rate, compile_s = jax_aggregate(configs[:size], args.steps)
-            print(f"  jax, {size:>3} trials per call: {rate:>10,.0f} env steps/s = {rate / sb3:6.1f}x SB3 "
-                  f"(compile {compile_s:.1f} s, not counted)")
-    print("DQN, SAC, TD3: not on the jax backend yet (no figures)")
+    steps_per_trial = {**STEPS, **{k: int(v) for k, v in (item.split("=") for item in args.steps)}}
+    for algorithm in args.algorithms:
+        steps = steps_per_trial[algorithm]
+        for setting in ("paper", "zoo"):
+            configs = configurations(algorithm, setting, max(args.sizes + [args.cores]))
+            sb3 = sb3_aggregate(algorithm, configs, steps, args.cores)
+            print(f"{algorithm} {BENCHMARKS[algorithm][1]}, {setting} setting, {steps} steps per trial: "
+                  f"SB3 {sb3:,.0f} env steps/s ({args.cores} trials on {args.cores} cores)", flush=True)
+            for size in args.sizes:
+                rate, compile_s = jax_aggregate(algorithm, configs[:size], steps)
+                print(f"  jax, {size:>3} trials per call: {rate:>10,.0f} env steps/s = {rate / sb3:6.1f}x SB3 "
+                      f"(compile {compile_s:.1f} s, not counted)", flush=True)
 
 
 if __name__ == "__main__":
