@@ -107,3 +107,25 @@ def test_cli_audit_writes_markdown_json_and_plots(tmp_path):
     out = tmp_path / "scores.audit"
     assert {p.name for p in out.iterdir()} >= {"audit.md", "audit.json", "seed_sensitivity.png", "seed_sensitivity.svg",
                                                "tuning_vs_held_out.png", "tuning_vs_held_out.svg"}
+
+
+def test_runs_shorter_than_their_protocol_are_pipeline_checks_and_never_rank(tmp_path):
+    """The committed jax main job trained its protocol's full length; the older SB3 quick study of
+    ppo-cartpole trained 6,144 of 100,000 steps: it shows, labelled, and ranks nowhere."""
+    import shutil
+    from pathlib import Path
+
+    from hpobench_rl_cl.analysis.results import collect
+    from hpobench_rl_cl.analysis.tables import PIPELINE_CHECK, aggregate, protocol_views
+
+    (tmp_path / "rl").mkdir()
+    for study in ("ppo-cartpole-jax-quick-random-s0", "ppo-cartpole-quick-random-s0"):
+        for path in Path("results/rl").glob(f"{study}.*"):
+            shutil.copy(path, tmp_path / "rl" / path.name)
+    views = {v.protocol_id: v for v in protocol_views(collect(tmp_path))}
+    full, short = views["ppo-cartpole-jax@quick"], views["ppo-cartpole@quick"]
+    assert full.backend == "jax" and short.backend == "sb3"
+    assert {r.standing for r in short.rows} == {PIPELINE_CHECK} and not any(r.ranked for r in short.rows)
+    assert {r.method: r.standing for r in full.rows} == {"hand-tuned": "baseline", "random": "incomplete"}
+    table = {row["method"]: row["protocols"] for row in aggregate(list(views.values()), "rl")}
+    assert table == {"hand-tuned": 1}, "only the full-length protocol's ranked rows enter an aggregate"

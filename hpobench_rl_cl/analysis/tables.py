@@ -22,6 +22,8 @@ from . import stats
 from .results import Results, StudyRecord
 
 HAND_TUNED = "hand-tuned"
+#: The standing of every row of a protocol whose runs were shorter than its own length.
+PIPELINE_CHECK = "pipeline check"
 HELD_OUT = tuple(HELD_OUT_PHASES.values())
 
 
@@ -44,7 +46,8 @@ class MethodRow:
     studies: int
     rank: float = 0.0
     #: Tools: "complete", "incomplete" (not every HPO seed 0..hpo_runs-1) or "modified protocol";
-    #: baselines: "baseline" or "user-declared baseline". Only complete entries and baselines rank.
+    #: baselines: "baseline" or "user-declared baseline"; any row of runs shorter than the protocol's
+    #: own length: "pipeline check". Only complete entries and baselines rank.
     standing: str = "baseline"
 
     @property
@@ -211,6 +214,9 @@ def protocol_views(results: Results) -> list[ProtocolView]:
                             **s.summary["incumbent"]} for s in tool_studies]
         if not rows:
             continue
+        if any(s.pipeline_check for s in studies):
+            for row in rows:
+                row.standing = PIPELINE_CHECK
         order = np.argsort([-r.iqm[0] for r in rows], kind="stable")
         ranked = [r for r in rows if r.ranked]
         for row in rows:
