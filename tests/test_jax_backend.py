@@ -86,7 +86,9 @@ def _hyper(**changes) -> PPOHyper:
     values = dict(learning_rate=3e-4, gamma=0.99, gae_lambda=0.95, clip_range=0.2, clip_range_vf=0.0, ent_coef=0.01,
                   vf_coef=0.5, max_grad_norm=0.5, normalize_advantage=1.0)
     values.update(changes)
-    return PPOHyper(**{k: jnp.float32(v) for k, v in values.items()})
+    from hpobench_rl_cl.trainers.rl.jax.normalize import settings
+
+    return PPOHyper(**{k: jnp.float32(v) for k, v in values.items()}, normalization=settings(None)[2])
 
 
 @pytest.mark.slow
@@ -186,6 +188,49 @@ def test_a_configuration_the_jax_ppo_cannot_train_is_refused_before_training():
     result = BACKENDS.get("jax")().train_batch(protocol.train_specs("cpu")["tuning"],
                                                [Trial({"n_steps": 10, "batch_size": 3}, 0, 64)])
     assert result[0].status == "crashed" and "batch_size (3) to divide" in result[0].error
+
+
+def test_normalization_is_sb3s_vecnormalize():
+    """Feed the same observations, rewards and episode ends to SB3's VecNormalize and to the jax
+    normalizer: the same statistics, normalised observations and learning rewards."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from hpobench_rl_cl.trainers.rl.jax import normalize
+
+    rng = np.random.default_rng(0)
+    reference = VecNormalize(make_vec_env("CartPole-v1", n_envs=3), gamma=0.97, clip_obs=2.0)
+    on_obs, on_reward, values = normalize.settings({"gamma": 0.97, "clip_obs": 2.0})
+    assert on_obs and on_reward
+    first = rng.normal(size=(3, 4)).astype(np.float32) * 3
+    reference.obs_rms.update(first)  # what VecNormalize.reset does with the first observations
+    mine = normalize.start(jnp.asarray(first), values, True)
+    for _ in range(20):
+        obs = rng.normal(loc=1.0, size=(3, 4)).astype(np.float32) * 3
+        reward, done = rng.normal(size=3).astype(np.float32), rng.random(3) < 0.2
+        reference.obs_rms.update(obs)  # VecNormalize.step_wait, in its order
+        expected_obs = reference.normalize_obs(obs)
+        reference._update_reward(reward)
+        expected_reward = reference.normalize_reward(reward)
+        reference.returns[done] = 0
+        mine, learned = normalize.step(mine, jnp.asarray(obs), jnp.asarray(reward), jnp.asarray(done), True, True)
+        np.testing.assert_allclose(np.asarray(normalize.observation(mine, jnp.asarray(obs), True)), expected_obs,
+                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(learned), expected_reward, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(mine.obs.var), reference.obs_rms.var, rtol=1e-4)
+    assert not normalize.settings(None)[0] and normalize.settings({"norm_reward": False})[:2] == (True, False)
+
+
+@pytest.mark.slow
+def test_rl_zoo3s_normalized_acrobot_ppo_trains_on_the_jax_backend():
+    from hpobench_rl_cl.protocol import load_protocol
+    from hpobench_rl_cl.trainers.base import BACKENDS
+
+    protocol = load_protocol("ppo-acrobot-jax", "smoke")
+    config = protocol.hand_tuned_run_config()[0]
+    assert config["normalize"] is True and config["n_envs"] == 16
+    results = BACKENDS.get("jax")().train_batch(protocol.train_specs("cpu")["test"], [Trial(config, 0, 8192)])
+    assert results[0].status == "ok" and -500 <= results[0].score <= 0, results[0].error
 
 
 # DQN ---------------------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ SB3's semantics, each kept here (``tests/test_jax_backend.py`` checks them one b
 - rollouts of ``n_steps`` per env until ``total_timesteps`` is reached (whole rollouts); a
   time-limit truncation adds ``gamma * V(terminal observation)`` to the reward, a termination not;
   GAE as SB3's rollout buffer computes it;
+- rl-zoo3's ``normalize`` (SB3's VecNormalize: running observation and return statistics, the
+  policy and the value bootstrap seeing normalised observations, evaluation with the statistics
+  frozen), :mod:`.normalize`;
 - ``lin_X`` schedules for the learning rate and the clip range: ``X * progress_remaining``, with
   progress taken after each rollout (``1 - steps / total_timesteps``), as SB3 does;
 - evaluation: the deterministic policy (arg max) on ``eval_episodes`` episodes of an environment
@@ -33,6 +36,7 @@ import jax.numpy as jnp
 import optax
 
 from ..spec import RLTrainSpec
+from . import normalize
 from .common import Trainer, checkpoint_updates, mlp, network, scheduled, sgd_step
 from .envs import make_env
 
@@ -40,7 +44,7 @@ SB3_DEFAULTS = {"learning_rate": 3e-4, "n_steps": 2048, "batch_size": 64, "n_epo
                 "gae_lambda": 0.95, "clip_range": 0.2, "clip_range_vf": None, "normalize_advantage": True,
                 "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 0.5, "n_envs": 1}
 #: What a configuration may set for the jax PPO (everything else SB3 would accept is refused).
-SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs"}
+SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs", "normalize", "use_sde"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class PPOShape:
     learning_rate_schedule: bool
     clip_range_schedule: bool
     clip_value: bool
+    normalize_obs: bool
+    normalize_reward: bool
     total_timesteps: int
     eval_after: tuple[int, ...]  # updates done before each learning-curve evaluation (the last: all)
     eval_episodes: int
@@ -79,6 +85,7 @@ class PPOHyper(NamedTuple):
     vf_coef: jax.Array
     max_grad_norm: jax.Array
     normalize_advantage: jax.Array
+    normalization: normalize.NormalizeSettings
 
 
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
@@ -87,9 +94,12 @@ def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
     unknown = set(config) - SUPPORTED
     if unknown:
         raise ValueError(f"the jax PPO does not take {sorted(unknown)}")
-    if config.get("policy", "MlpPolicy") != "MlpPolicy":
-        raise ValueError(f"the jax PPO has MlpPolicy only, not {config['policy']}")
+    if config.get("policy", "MlpPolicy") != "MlpPolicy" or config.get("use_sde", False):
+        raise ValueError("the jax PPO has MlpPolicy without gSDE only")
     values = {**SB3_DEFAULTS, **config}
+    from ..run_config import parse_normalize
+
+    normalize_obs, normalize_reward, normalization = normalize.settings(parse_normalize(values.get("normalize", False)))
     n_envs, n_steps, batch_size = int(values["n_envs"]), int(values["n_steps"]), int(values["batch_size"])
     if (n_envs * n_steps) % batch_size:
         raise ValueError(f"the jax PPO needs batch_size ({batch_size}) to divide n_steps * n_envs ({n_envs * n_steps})")
@@ -98,10 +108,12 @@ def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
     pi_arch, vf_arch, activation = network(values.get("policy_kwargs"), [64, 64], "tanh")
     steps, updates = checkpoint_updates(budget, n_envs * n_steps, spec.curve_points)
     shape = PPOShape(spec.env_id, n_envs, n_steps, batch_size, int(values["n_epochs"]), pi_arch, vf_arch, activation,
-                     lr_schedule, clip_schedule, values["clip_range_vf"] is not None, budget, updates, spec.eval_episodes)
+                     lr_schedule, clip_schedule, values["clip_range_vf"] is not None, normalize_obs, normalize_reward,
+                     budget, updates, spec.eval_episodes)
     hyper = PPOHyper(*(jnp.float32(v) for v in (
         learning_rate, values["gamma"], values["gae_lambda"], clip_range, values["clip_range_vf"] or 0.0,
-        values["ent_coef"], values["vf_coef"], values["max_grad_norm"], bool(values["normalize_advantage"]))))
+        values["ent_coef"], values["vf_coef"], values["max_grad_norm"], bool(values["normalize_advantage"]))),
+        normalization)
     return shape, hyper, steps
 
 
@@ -138,6 +150,7 @@ class PPOCarry(NamedTuple):
     starts: jax.Array
     key: jax.Array
     timesteps: jax.Array
+    normalizer: normalize.Normalizer
 
 
 class Rollout(NamedTuple):
@@ -193,24 +206,32 @@ def make_trainer(shape: PPOShape) -> Trainer:
         key, init_key, reset_key = jax.random.split(key, 3)
         params = init_params(init_key, shape, env.obs_size, env.n_actions)
         obs, env_state = jax.vmap(env.reset)(jax.random.split(reset_key, shape.n_envs))
-        return PPOCarry(params, adam.init(params), obs, env_state, jnp.ones(shape.n_envs), key, jnp.int32(0))
+        normalizer = normalize.start(obs, hyper.normalization, shape.normalize_obs)
+        obs = normalize.observation(normalizer, obs, shape.normalize_obs)
+        return PPOCarry(params, adam.init(params), obs, env_state, jnp.ones(shape.n_envs), key, jnp.int32(0),
+                        normalizer)
 
     def iteration(hyper: PPOHyper, carry: PPOCarry) -> PPOCarry:
         def collect(state: tuple, _: None) -> tuple[tuple, Rollout]:
-            params, obs, env_state, starts, key = state
+            params, obs, env_state, starts, key, normalizer = state
             key, action_key, step_key = jax.random.split(key, 3)
             logits, values = forward(params, obs, shape.activation)
             actions = jax.random.categorical(action_key, logits)
             log_probs = jnp.take_along_axis(jax.nn.log_softmax(logits), actions[:, None], axis=-1)[:, 0]
             step = jax.vmap(env.step)(jax.random.split(step_key, shape.n_envs), env_state, actions)
-            terminal_values = forward(params, step.final_obs, shape.activation)[1]
-            rewards = step.reward + hyper.gamma * terminal_values * step.truncated
-            dones = jnp.logical_or(step.terminated, step.truncated).astype(jnp.float32)
-            return (params, step.obs, step.state, dones, key), Rollout(obs, actions, rewards, starts, values, log_probs)
+            dones = jnp.logical_or(step.terminated, step.truncated)
+            normalizer, reward = normalize.step(normalizer, step.obs, step.reward, dones, shape.normalize_obs,
+                                                shape.normalize_reward)
+            next_obs, final_obs = (normalize.observation(normalizer, o, shape.normalize_obs)
+                                   for o in (step.obs, step.final_obs))
+            terminal_values = forward(params, final_obs, shape.activation)[1]
+            rewards = reward + hyper.gamma * terminal_values * step.truncated
+            return ((params, next_obs, step.state, dones.astype(jnp.float32), key, normalizer),
+                    Rollout(obs, actions, rewards, starts, values, log_probs))
 
-        params, opt_state, obs, env_state, starts, key, timesteps = carry
-        (_, obs, env_state, starts, key), rollout = jax.lax.scan(
-            collect, (params, obs, env_state, starts, key), None, length=shape.n_steps)
+        params, opt_state, obs, env_state, starts, key, timesteps, normalizer = carry
+        (_, obs, env_state, starts, key, normalizer), rollout = jax.lax.scan(
+            collect, (params, obs, env_state, starts, key, normalizer), None, length=shape.n_steps)
         last_values = forward(params, obs, shape.activation)[1]
         advantages, returns = gae(rollout, last_values, starts, hyper.gamma, hyper.gae_lambda)
         timesteps = timesteps + shape.rollout
@@ -235,9 +256,10 @@ def make_trainer(shape: PPOShape) -> Trainer:
             return (params, opt_state, key), None
 
         (params, opt_state, key), _ = jax.lax.scan(epoch, (params, opt_state, key), None, length=shape.n_epochs)
-        return PPOCarry(params, opt_state, obs, env_state, starts, key, timesteps)
+        return PPOCarry(params, opt_state, obs, env_state, starts, key, timesteps, normalizer)
 
     def act(carry: PPOCarry, obs: jax.Array) -> jax.Array:
-        return jnp.argmax(forward(carry[0], obs, shape.activation)[0], axis=-1)
+        obs = normalize.observation(carry.normalizer, obs, shape.normalize_obs)
+        return jnp.argmax(forward(carry.params, obs, shape.activation)[0], axis=-1)
 
     return Trainer(env, setup, iteration, act)
