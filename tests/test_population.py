@@ -89,6 +89,14 @@ def test_an_exploited_member_holds_its_sources_learner_and_keeps_its_own_environ
     np.testing.assert_array_equal(np.asarray(copied.key), np.asarray(target.key))
     np.testing.assert_array_equal(np.asarray(copied.obs), np.asarray(target.obs))
     assert training.timesteps == [64, 64]
+    # A checkpoint round-trips as plain arrays; one that does not fit the trainer is refused in one line.
+    state = training.state()
+    training.restore(configs, state)
+    np.testing.assert_array_equal(np.asarray(training.carries[1].params["pi"][0][0]),
+                                  np.asarray(source.params["pi"][0][0]))
+    state["leaves"][0] = state["leaves"][0][:-1]
+    with pytest.raises(UserError, match="does not fit this version"):
+        training.restore(configs, state)
 
 
 def test_population_tools_need_a_backend_that_trains_in_segments(tmp_path):

@@ -67,7 +67,8 @@ class PopulationTuner:
                      "wall_s": 0.0, "cpu_s": 0.0}
             training.start(self._slot_configs(sampled, 0, len(seeds)))
         else:
-            training.restore(state["training"])
+            # Any of a member's configurations gives its carry's structure (shaping values never change).
+            training.restore(self._slot_configs(state["sampled"], -1, len(seeds)), state["training"])
         for k in range(state["segment"], SEGMENTS):
             wall, cpu = time.perf_counter(), time.process_time()
             scores = training.advance(self._slot_configs(state["sampled"], k, len(seeds)), ends[k])

@@ -114,12 +114,25 @@ class SegmentedTraining:
         self.timesteps[target] = self.timesteps[source]
 
     def state(self) -> dict[str, Any]:
-        """Everything needed to continue after a restart (host arrays)."""
-        return {"carries": jax.device_get(self.carries), "timesteps": list(self.timesteps)}
+        """Everything needed to continue after a restart, as plain host arrays (no classes, so a
+        checkpoint survives a change of the carry's Python types, not of its contents)."""
+        return {"leaves": [[np.asarray(leaf) for leaf in jax.tree.leaves(c)] for c in self.carries],
+                "timesteps": list(self.timesteps)}
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        with jax.default_device(self.device):
-            self.carries = [jax.tree.map(jnp.asarray, c) for c in state["carries"]]
+    def restore(self, configs: Sequence[Mapping[str, Any]], state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state`; ``configs``: each slot's configuration of the next segment
+        (it gives the carry's structure)."""
+        from ....errors import UserError
+
+        self.start(configs)
+        for slot, (template, leaves) in enumerate(zip(self.carries, state["leaves"])):
+            structure = jax.tree.structure(template)
+            if structure.num_leaves != len(leaves) or any(
+                    np.shape(a) != np.shape(b) for a, b in zip(jax.tree.leaves(template), leaves)):
+                raise UserError("the population checkpoint does not fit this version of the trainer: delete it "
+                                "to restart the population from scratch")
+            with jax.default_device(self.device):
+                self.carries[slot] = jax.tree.unflatten(structure, [jnp.asarray(leaf) for leaf in leaves])
         self.timesteps = list(state["timesteps"])
 
 
