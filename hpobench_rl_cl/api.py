@@ -93,7 +93,7 @@ def run_study(
                         "larger scale or a full-fidelity tool")
     if getattr(tool, "population_based", False) and not BACKENDS.get(protocols[0].backend).trains_in_segments:
         raise UserError(f"{optimizer} trains a population in segments, which the {protocols[0].backend} backend of "
-                        f"{protocols[0].protocol_id} does not do: use a protocol on the jax backend")
+                        f"{protocols[0].protocol_id} does not do: use an RL protocol (jax backend, or sb3 through checkpoints)")
     _check_ready(protocols)
     with Session(store, workers=workers, scheduler=scheduler, scheduler_file=scheduler_file, progress=progress,
                  total=expected_trials(protocols), label=study_name or protocols[0].name) as session:

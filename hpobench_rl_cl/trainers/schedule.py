@@ -8,7 +8,7 @@ incumbents as one; the test phase retrains a schedule from scratch like any conf
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 SCHEDULE_KEY = "schedule"
 
@@ -20,3 +20,19 @@ def is_schedule(config: Mapping[str, Any]) -> bool:
 def segment_ends(budget: int, segments: int) -> list[int]:
     """Where each of ``segments`` equal parts of a ``budget``-unit run ends."""
     return [round(budget * (k + 1) / segments) for k in range(segments)]
+
+
+def train_schedules(training: Any, configs: Sequence[Mapping[str, Any]], budget: int
+                    ) -> tuple[list[list[tuple[int, float]]], list[int]]:
+    """Schedule trials from scratch on a backend's segmented ``training`` (one slot per trial): each
+    trial's learning curve (one point per segment end) and the env steps it trained."""
+    lengths = {len(c[SCHEDULE_KEY]) for c in configs}
+    if len(lengths) != 1:
+        raise ValueError(f"schedules of one call need the same number of segments, got {sorted(lengths)}")
+    ends = segment_ends(budget, lengths.pop())
+    training.start([c[SCHEDULE_KEY][0] for c in configs])
+    curves: list[list[tuple[int, float]]] = [[] for _ in configs]
+    for k, end in enumerate(ends):
+        for curve, score in zip(curves, training.advance([c[SCHEDULE_KEY][k] for c in configs], end)):
+            curve.append((end, float(score)))
+    return curves, list(training.timesteps)

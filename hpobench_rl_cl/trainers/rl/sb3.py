@@ -15,6 +15,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from ..base import TrainerBackend, Trial, TrialResult, guarded_trial, resolve_device
+from ..schedule import SCHEDULE_KEY, is_schedule
 from .spec import RLTrainSpec
 
 EVAL_SEED_OFFSET = 1_000_000
@@ -44,7 +45,7 @@ def _make_envs(spec: RLTrainSpec, run_config: Any, seed: int):
     return train_env, eval_env
 
 
-def _evaluator(model: Any, train_env: Any, eval_env: Any, episodes: int, eval_seed: int):
+def evaluator(model: Any, train_env: Any, eval_env: Any, episodes: int, eval_seed: int):
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalization
 
@@ -77,29 +78,34 @@ def checkpoints(budget: int, curve_points: int) -> list[int]:
     return sorted({max(1, round(budget * (i + 1) / points)) for i in range(points)})
 
 
-def train_trial(spec: RLTrainSpec, trial: Trial) -> TrialResult:
-    """Train and evaluate one trial. Never raises: a failure is a ``crashed`` result with its error."""
+def build_model(spec: RLTrainSpec, config: Any, seed: int, budget: int, env_seed: int | None = None) -> tuple:
+    """(model, training env, evaluation env, run config) of a configuration, seeded from ``seed``
+    (training envs from ``env_seed``, default the same)."""
     import torch
 
     from .algorithms import ALGORITHMS
     from .run_config import build_run_config, make_action_noise
 
     torch.set_num_threads(1)  # measured faster than more threads for these small networks
+    run_config = build_run_config(config, default_policy=spec.policy, total_timesteps=budget,
+                                  full_timesteps=spec.full_timesteps)
+    train_env, eval_env = _make_envs(spec, run_config, seed if env_seed is None else env_seed)
+    if run_config.action_noise:
+        n_actions = int(np.prod(train_env.action_space.shape))
+        run_config.algorithm_kwargs["action_noise"] = make_action_noise(run_config.action_noise, n_actions)
+    device = resolve_device(spec.device, prefer_gpu="Cnn" in run_config.policy)
+    model = ALGORITHMS.get(spec.algorithm)(
+        run_config.policy, train_env, seed=seed, device=device, verbose=0, **run_config.algorithm_kwargs)
+    return model, train_env, eval_env, run_config
+
+
+def train_trial(spec: RLTrainSpec, trial: Trial) -> TrialResult:
+    """Train and evaluate one trial. Never raises: a failure is a ``crashed`` result with its error."""
 
     def body(curve: list[tuple[int, float]], notes: dict[str, Any]) -> float:
-        run_config = build_run_config(trial.config, default_policy=spec.policy, total_timesteps=trial.budget,
-                                      full_timesteps=spec.full_timesteps)
+        model, train_env, eval_env, run_config = build_model(spec, trial.config, trial.seed, trial.budget)
         notes.update(run_config.notes)
-        train_env, eval_env = _make_envs(spec, run_config, trial.seed)
-        algorithm = ALGORITHMS.get(spec.algorithm)
-        if run_config.action_noise:
-            n_actions = int(np.prod(train_env.action_space.shape))
-            run_config.algorithm_kwargs["action_noise"] = make_action_noise(run_config.action_noise, n_actions)
-        device = resolve_device(spec.device, prefer_gpu="Cnn" in run_config.policy)
-        model = algorithm(
-            run_config.policy, train_env, seed=trial.seed, device=device, verbose=0, **run_config.algorithm_kwargs
-        )
-        evaluate = _evaluator(model, train_env, eval_env, spec.eval_episodes, trial.seed + EVAL_SEED_OFFSET)
+        evaluate = evaluator(model, train_env, eval_env, spec.eval_episodes, trial.seed + EVAL_SEED_OFFSET)
         # One learn() call: splitting it at the checkpoints would restart SB3's progress-based
         # schedules (lin_ learning rates, DQN's exploration) at every checkpoint.
         *early, final = checkpoints(trial.budget, spec.curve_points)
@@ -114,8 +120,37 @@ def train_trial(spec: RLTrainSpec, trial: Trial) -> TrialResult:
     return guarded_trial(spec.worst_score, body)
 
 
+def train_schedule_trial(spec: RLTrainSpec, trial: Trial) -> TrialResult:
+    """A schedule trial (``trainers/schedule.py``) from scratch, segment by segment through checkpoints."""
+    from ..schedule import train_schedules
+    from .sb3_segments import SB3SegmentedTraining
+
+    def body(curve: list[tuple[int, float]], notes: dict[str, Any]) -> float:
+        curves, trained = train_schedules(SB3SegmentedTraining(spec, [trial.seed], trial.budget), [trial.config],
+                                          trial.budget)
+        curve.extend(curves[0])
+        notes["trained"] = trained[0]
+        return curve[-1][1]
+
+    return guarded_trial(spec.worst_score, body)
+
+
+def _segments(config: Any) -> list[Any]:
+    return config[SCHEDULE_KEY] if is_schedule(config) else [config]
+
+
 class SB3Backend(TrainerBackend):
-    """One trial per call, on one single-threaded worker."""
+    """One trial per call, on one single-threaded worker; population tools and schedules through
+    checkpoints (``sb3_segments.py``)."""
+
+    trains_in_segments = True
+    carry_shaping = frozenset({"n_envs", "buffer_size", "policy", "policy_kwargs", "normalize", "frame_stack",
+                               "env_wrapper"})
+
+    def segmented(self, spec: RLTrainSpec, seeds: Sequence[int], budget: int) -> Any:
+        from .sb3_segments import SB3SegmentedTraining
+
+        return SB3SegmentedTraining(spec, seeds, budget)
 
     def check_protocol(self, protocol: Any) -> None:
         from .algorithms import check_sb3_protocol
@@ -123,16 +158,21 @@ class SB3Backend(TrainerBackend):
         check_sb3_protocol(protocol)
 
     def check_config(self, protocol: Any, config: Any, where: str) -> None:
+        from ...errors import UserError
         from .run_config import check_values
 
-        check_values(config, where)
+        segments = _segments(config)
+        if not isinstance(segments, list) or not segments or not all(isinstance(c, dict) for c in segments):
+            raise UserError(f"{where}: a schedule is a non-empty list of configurations")
+        for segment in segments:
+            check_values(segment, where)
 
     def trained_units(self, spec: RLTrainSpec, config: Any, budget: int) -> int:
         """SB3 collects whole rollouts: ``n_steps * n_envs`` steps for on-policy algorithms (a budget
         below one rollout trains one rollout), ``n_envs`` steps per step for off-policy ones."""
         from .algorithms import rollout_steps
 
-        rollout = rollout_steps(spec.algorithm, config)
+        rollout = max(rollout_steps(spec.algorithm, c) for c in _segments(config))
         return -(-budget // rollout) * rollout
 
     def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
@@ -141,4 +181,4 @@ class SB3Backend(TrainerBackend):
         return set(accepted_hyperparameters(protocol.algorithm))
 
     def train_batch(self, spec: RLTrainSpec, trials: Sequence[Trial]) -> list[TrialResult]:
-        return [train_trial(spec, trial) for trial in trials]
+        return [train_schedule_trial(spec, t) if is_schedule(t.config) else train_trial(spec, t) for t in trials]

@@ -144,12 +144,12 @@ class JaxBackend(TrainerBackend):
 
 
     def _train_schedules(self, spec: RLTrainSpec, trials: Sequence[Trial]) -> list[TrialResult]:
-        from .segments import train_schedules
+        from ...schedule import train_schedules
 
         start_wall, start_cpu = time.perf_counter(), time.process_time()
         try:
-            curves, trained = train_schedules(spec, [t.config for t in trials], [t.seed for t in trials],
-                                              trials[0].budget, spec.device)
+            training = self.segmented(spec, [t.seed for t in trials], trials[0].budget)
+            curves, trained = train_schedules(training, [t.config for t in trials], trials[0].budget)
         except Exception as error:  # noqa: BLE001 - a failing batch is crashed trials, never a dead study
             return [_crashed(spec, f"{type(error).__name__}: {error}") for _ in trials]
         wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu

@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...schedule import SCHEDULE_KEY, segment_ends
 from ..spec import RLTrainSpec
 from .common import ENVIRONMENT_FIELDS, EVAL_SEED_OFFSET, evaluate_policy
 
@@ -134,20 +133,3 @@ class SegmentedTraining:
             with jax.default_device(self.device):
                 self.carries[slot] = jax.tree.unflatten(structure, [jnp.asarray(leaf) for leaf in leaves])
         self.timesteps = list(state["timesteps"])
-
-
-def train_schedules(spec: RLTrainSpec, configs: Sequence[Mapping[str, Any]], seeds: Sequence[int], budget: int,
-                    device: str) -> tuple[list[list[tuple[int, float]]], list[int]]:
-    """Schedule trials from scratch: each slot's learning curve (one point per segment end) and
-    trained env steps."""
-    lengths = {len(c[SCHEDULE_KEY]) for c in configs}
-    if len(lengths) != 1:
-        raise ValueError(f"schedules of one call need the same number of segments, got {sorted(lengths)}")
-    ends = segment_ends(budget, lengths.pop())
-    training = SegmentedTraining(spec, seeds, budget, device)
-    training.start([c[SCHEDULE_KEY][0] for c in configs])
-    curves: list[list[tuple[int, float]]] = [[] for _ in configs]
-    for k, end in enumerate(ends):
-        for curve, score in zip(curves, training.advance([c[SCHEDULE_KEY][k] for c in configs], end)):
-            curve.append((end, float(score)))
-    return curves, training.timesteps
