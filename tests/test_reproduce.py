@@ -11,7 +11,7 @@ from hpobench_rl_cl.errors import ProtocolError
 from hpobench_rl_cl.trainers.base import BACKENDS
 from hpobench_rl_cl.leaderboard import build
 from hpobench_rl_cl.protocol.rl import load_protocol, protocol_variant
-from hpobench_rl_cl.protocol.published import INCUMBENTS_FILE, RL_PAPER_PROTOCOLS
+from hpobench_rl_cl.protocol.published import INCUMBENTS_FILE, RL_PAPER_PROTOCOLS, published_config
 from hpobench_rl_cl.reproduce import reproduce_cl_paper
 
 from conftest import FIXTURES
@@ -37,11 +37,27 @@ def test_every_published_incumbent_is_a_valid_configuration_of_its_protocol():
     for name, key in RL_PAPER_PROTOCOLS.items():
         protocol = load_protocol(name, "paper")
         accepted = BACKENDS.get(protocol.backend)().accepted_hyperparameters(protocol)
-        assert len(data[key]) == 50  # rs and dehb x lr, small, full, 3 and 5 seeds x 5 runs
-        for entry in data[key].values():
+        assert len(data[key]) == 75  # rs, dehb and pb2 x lr, small, full, 3 and 5 seeds x 5 runs
+        backend = BACKENDS.get(protocol.backend)()
+        for name_, entry in data[key].items():
             assert entry["policy"] in ("MlpPolicy", protocol.policy)
             assert entry["total_timesteps"] == protocol.total_timesteps
             assert set(entry["model_kwargs"]) <= accepted
+            backend.check_config(protocol, published_config(protocol, entry), name_)
+
+
+def test_a_published_pb2_incumbent_is_a_schedule_of_its_values_in_order():
+    from hpobench_rl_cl.trainers.base import BACKENDS as backends
+
+    entry = yaml.safe_load(INCUMBENTS_FILE.read_text())["ppo_acrobot"]["ppo_acrobot_pb2_full_s0"]
+    for name in ("ppo-acrobot", "ppo-acrobot-jax"):
+        protocol = load_protocol(name, "paper")
+        schedule = published_config(protocol, entry)["schedule"]
+        assert len(schedule) == entry["segments"] == 21 and entry["truncated"] == ["vf_coef"]
+        assert [c["learning_rate"] for c in schedule] == entry["model_kwargs"]["learning_rate"]
+        assert [c["vf_coef"] for c in schedule] == entry["model_kwargs"]["vf_coef"][:21]
+        assert all(c["gamma"] == 0.9 and c["policy"] == "MlpPolicy" for c in schedule)
+        backends.get(protocol.backend)().check_config(protocol, {"schedule": schedule}, name)
 
 
 @pytest.mark.slow
@@ -52,7 +68,7 @@ def test_reproduce_rl_paper_at_smoke_scale(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "results" / "reproductions" / "rl-paper-smoke.csv")
     assert set(table["setting"]) == {"lr space", "full space, 1 tuning seed", "full space"}
     assert {"hand-tuned", "random", "how-to-autorl rs (published incumbents)",
-            "how-to-autorl dehb (published incumbents)"} <= set(table["method"])
+            "how-to-autorl dehb (published incumbents)", "how-to-autorl pb2 (published incumbents)"} <= set(table["method"])
     random = table[table["method"] == "random"]
     assert (random["gap"] == random["tuning_score"] - random["test_mean"]).all()
     assert "| protocol | setting | method |" in (tmp_path / "results" / "reproductions" / "rl-paper-smoke.md").read_text()

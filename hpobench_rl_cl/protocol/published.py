@@ -16,7 +16,7 @@ PUBLISHED_ROLE = "published"
 
 def published_incumbents(protocol: str, variants: tuple[str, ...] | None = None,
                          runs: int | None = None) -> dict[str, dict[str, Any]]:
-    """The paper's incumbents for a shipped protocol (``rs``/``dehb``; the chosen variants and first
+    """The paper's incumbents for a shipped protocol (``rs``/``dehb``/``pb2``; the chosen variants and first
     ``runs`` HPO runs, default all); none for any other protocol."""
     if protocol not in RL_PAPER_PROTOCOLS:
         return {}
@@ -28,5 +28,12 @@ def published_incumbents(protocol: str, variants: tuple[str, ...] | None = None,
 def published_config(protocol: Any, entry: dict[str, Any]) -> dict[str, Any]:
     """The configuration a published incumbent trains with on ``protocol``. Each trains with the policy
     its file names (the paper's random-search DQN-MiniGrid incumbents name MlpPolicy: SB3 then
-    flattens the image observation)."""
-    return {**protocol.base_config, **entry["model_kwargs"], "policy": entry["policy"]}
+    flattens the image observation). A PB2 incumbent with lists is a schedule
+    (``trainers/schedule.py``): segment k takes each list's k-th value and every scalar."""
+    from ..trainers.schedule import SCHEDULE_KEY
+
+    kwargs = entry["model_kwargs"]
+    if "segments" not in entry:
+        return {**protocol.base_config, **kwargs, "policy": entry["policy"]}
+    return {SCHEDULE_KEY: [{**protocol.base_config, **{k: v[i] if isinstance(v, list) else v for k, v in kwargs.items()},
+                            "policy": entry["policy"]} for i in range(entry["segments"])]}

@@ -43,8 +43,9 @@ class RLPaperPlan:
 
 
 RL_PAPER_PLANS = {
-    # The paper's grid: 3 x 3 tools x (3 spaces + 3 seed counts) x 5 runs, at 1e6 steps per run.
-    "paper": RLPaperPlan("paper", tuple(RL_PAPER_PROTOCOLS), ("random", "dehb", "smac"), ("lr", "small", "full"),
+    # The paper's grid: 3 x its tools x (3 spaces + 3 seed counts) x 5 runs, at 1e6 steps per run.
+    "paper": RLPaperPlan("paper", tuple(RL_PAPER_PROTOCOLS), ("random", "dehb", "pbt", "pb2", "smac"),
+                         ("lr", "small", "full"),
                          (1, 3, 5), 5, ("lr", "small", "full", "3_seeds", "5_seeds"), 5),
     # The grid's shape on the protocols' smoke scale (hundreds of steps per run), two tools, two
     # runs: every setting in under an hour on 2 cores; its scores say nothing about 1e6-step runs.

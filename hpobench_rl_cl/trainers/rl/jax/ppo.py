@@ -43,8 +43,9 @@ from .envs import make_env
 SB3_DEFAULTS = {"learning_rate": 3e-4, "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99,
                 "gae_lambda": 0.95, "clip_range": 0.2, "clip_range_vf": None, "normalize_advantage": True,
                 "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 0.5, "n_envs": 1}
-#: What a configuration may set for the jax PPO (everything else SB3 would accept is refused).
-SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs", "normalize", "use_sde"}
+#: What a configuration may set for the jax PPO (everything else SB3 would accept is refused);
+#: ``use_sde`` only false, when SB3 ignores ``sde_sample_freq`` too (the paper's files name both).
+SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs", "normalize", "use_sde", "sde_sample_freq"}
 
 
 @dataclass(frozen=True)

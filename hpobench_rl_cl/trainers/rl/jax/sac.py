@@ -33,7 +33,7 @@ SB3_DEFAULTS = {"learning_rate": 3e-4, "buffer_size": 1_000_000, "learning_start
                 "tau": 0.005, "gamma": 0.99, "train_freq": 1, "gradient_steps": 1, "ent_coef": "auto",
                 "target_update_interval": 1, "target_entropy": "auto", "n_envs": 1}
 #: What a configuration may set for the jax SAC (``use_sde: false`` is SB3's default, so accepted).
-SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs", "use_sde"}
+SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs", "use_sde", "sde_sample_freq"}
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 
