@@ -105,14 +105,15 @@ def test_population_tools_need_a_backend_that_trains_in_segments(tmp_path):
 
 
 @pytest.mark.slow
-def test_pbt_on_the_sb3_backend_through_checkpoints(tiny_protocol, tmp_path):
+@pytest.mark.parametrize("tool", ["pbt", "pb2"])
+def test_population_tools_on_the_sb3_backend_through_checkpoints(tool, tiny_protocol, tmp_path):
     """The same tiny protocol on SB3: members saved and loaded each segment, the incumbent schedule
     retrained from scratch on the test seeds, what it trained counted."""
     data = yaml.safe_load(tiny_protocol.read_text())
     data.update(name="ppo-cartpole-sb3-tiny", backend="sb3")
     path = tmp_path / "sb3.yaml"
     path.write_text(yaml.safe_dump(data))
-    summary = api.run_study(load_protocol(str(path), "smoke"), optimizer="pbt", workers=1, store=tmp_path / "runs",
+    summary = api.run_study(load_protocol(str(path), "smoke"), optimizer=tool, workers=1, store=tmp_path / "runs",
                             results=tmp_path / "r", progress=False)
     assert len(summary["incumbent"]["config"]["schedule"]) == SEGMENTS
     assert summary["budget"]["tuning_units"] == 2 * 2 * SEGMENTS * 64 and summary["budget"]["crashed_trials"] == 0
