@@ -183,7 +183,9 @@ def test_a_configuration_the_jax_ppo_cannot_train_is_refused_before_training():
     from hpobench_rl_cl.trainers.base import BACKENDS
 
     protocol = load_protocol("ppo-cartpole-jax", "smoke")
-    with pytest.raises(UserError, match="does not take \\['use_sde'\\]"):
+    with pytest.raises(UserError, match="config: the jax PPO does not take \\['sde_net_arch'\\]"):
+        BACKENDS.get("jax")().check_config(protocol, {"sde_net_arch": [4]}, "config")
+    with pytest.raises(UserError, match="config: the jax PPO has MlpPolicy without gSDE only"):
         BACKENDS.get("jax")().check_config(protocol, {"use_sde": True}, "config")
     result = BACKENDS.get("jax")().train_batch(protocol.train_specs("cpu")["tuning"],
                                                [Trial({"n_steps": 10, "batch_size": 3}, 0, 64)])

@@ -31,7 +31,7 @@ from ..spec import RLTrainSpec
 PAD_SIZES = (1, 2, 4, 5, 8, 10, 16, 32, 64)  # 5 and 10: the shipped protocols' tuning and test seeds
 #: Algorithm name -> its module in this package.
 ALGORITHMS = {"PPO": "ppo", "DQN": "dqn", "SAC": "sac", "TD3": "td3"}
-_COMPILED: dict[tuple[Any, int], Any] = {}
+_COMPILED: dict[tuple[str, Any, int], Any] = {}
 
 
 def configure_jax() -> None:
@@ -99,11 +99,13 @@ class JaxBackend(TrainerBackend):
         segments = _segments(config)
         if not isinstance(segments, list) or not segments or not all(isinstance(c, Mapping) for c in segments):
             raise UserError(f"{where}: a schedule is a non-empty list of configurations")
+        spec = protocol.train_specs("cpu")["tuning"]
         for segment in segments:
             check_values(segment, where)
-            unknown = set(segment) - self.accepted_hyperparameters(protocol)
-            if unknown:
-                raise UserError(f"{where}: the jax backend's {protocol.algorithm} does not take {sorted(unknown)}")
+            try:  # what the trainer itself refuses (unknown keys, gSDE, indivisible batches, ...)
+                algorithm_module(protocol.algorithm).split_config(segment, spec, protocol.full_fidelity)
+            except ValueError as error:
+                raise UserError(f"{where}: {error}") from None
 
     def accepted_hyperparameters(self, protocol: Any) -> set[str]:
         return set(algorithm_module(protocol.algorithm).SUPPORTED)
@@ -198,11 +200,12 @@ def _train(algorithm: str, shape: Any, hypers: list[Any], seeds: list[int], devi
     size = next(s for s in PAD_SIZES if s >= len(seeds))
     pad = size - len(seeds)
     hypers, seeds = hypers + [hypers[0]] * pad, seeds + [seeds[0]] * pad
-    if (shape, size) not in _COMPILED:
+    if (algorithm, shape, size) not in _COMPILED:
         trainer = algorithm_module(algorithm).make_trainer(shape)
-        _COMPILED[(shape, size)] = jax.jit(jax.vmap(learning_curve(trainer, shape.eval_after, shape.eval_episodes)))
+        _COMPILED[(algorithm, shape, size)] = jax.jit(jax.vmap(learning_curve(trainer, shape.eval_after,
+                                                                              shape.eval_episodes)))
     with jax.default_device(jax_device(device)):
         stacked = jax.tree.map(lambda *values: jnp.stack(values), *hypers)
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
         eval_keys = jnp.stack([jax.random.PRNGKey(s + EVAL_SEED_OFFSET) for s in seeds])
-        return np.asarray(_COMPILED[(shape, size)](stacked, keys, eval_keys))[: size - pad]
+        return np.asarray(_COMPILED[(algorithm, shape, size)](stacked, keys, eval_keys))[: size - pad]

@@ -5,7 +5,7 @@ names, gradient clipping and learning-curve checkpoints, and the deterministic e
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -73,6 +73,18 @@ def evaluate_policy(env: JaxEnv, act: Callable[[jax.Array], jax.Array], key: jax
         return total
 
     return jax.vmap(episode)(jax.random.split(key, episodes)).mean()
+
+
+def with_defaults(config: Mapping[str, Any], algorithm: str, supported: frozenset[str],
+                  defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` over SB3's ``defaults``, after refusing what the jax ``algorithm`` does not take:
+    unknown keys, another policy than MlpPolicy, gSDE."""
+    unknown = set(config) - supported
+    if unknown:
+        raise ValueError(f"the jax {algorithm} does not take {sorted(unknown)}")
+    if config.get("policy", "MlpPolicy") != "MlpPolicy" or config.get("use_sde", False):
+        raise ValueError(f"the jax {algorithm} has MlpPolicy without gSDE only")
+    return {**defaults, **config}
 
 
 def scheduled(value: Any) -> tuple[float, bool]:

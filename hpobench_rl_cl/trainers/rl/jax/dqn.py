@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import optax
 
 from ..spec import RLTrainSpec
-from .common import checkpoint_updates, linear_head, network, polyak, scheduled, sgd_step, torch_linear_init
+from .common import (checkpoint_updates, linear_head, network, polyak, scheduled, sgd_step, torch_linear_init,
+                     with_defaults)
 from .envs import make_env
 from .off_policy import Algorithm, OffPolicyShape, loop_settings, make_off_policy_trainer
 
@@ -61,12 +62,7 @@ class DQNHyper(NamedTuple):
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
                  ) -> tuple[DQNShape, DQNHyper, tuple[int, ...]]:
     """A configuration (SB3 names, rl-zoo3 conventions) as (shape, per-trial values, checkpoint steps)."""
-    unknown = set(config) - SUPPORTED
-    if unknown:
-        raise ValueError(f"the jax DQN does not take {sorted(unknown)}")
-    if config.get("policy", "MlpPolicy") != "MlpPolicy":
-        raise ValueError(f"the jax DQN has MlpPolicy only, not {config['policy']}")
-    values = {**SB3_DEFAULTS, **config}
+    values = with_defaults(config, "DQN", SUPPORTED, SB3_DEFAULTS)
     loop = loop_settings(values, spec, budget)
     learning_rate, lr_schedule = scheduled(values["learning_rate"])
     arch, _, activation = network(values.get("policy_kwargs"), [64, 64], "relu")

@@ -47,6 +47,15 @@ class OffPolicyShape:
         return self.n_envs * self.train_freq
 
 
+@dataclass(frozen=True)
+class ActorCriticShape(OffPolicyShape):
+    """SAC's and TD3's shape: the loop's, the actor's and the critics' layers."""
+
+    pi_arch: tuple[int, ...]
+    qf_arch: tuple[int, ...]
+    activation: str
+
+
 def loop_settings(values: Mapping[str, Any], spec: RLTrainSpec, budget: int) -> dict[str, Any]:
     """The loop's settings from a configuration merged over its algorithm's SB3 defaults:
     (shape fields, learning_starts)."""

@@ -35,9 +35,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ..run_config import parse_normalize
 from ..spec import RLTrainSpec
 from . import normalize
-from .common import Trainer, checkpoint_updates, mlp, network, scheduled, sgd_step
+from .common import Trainer, checkpoint_updates, mlp, network, scheduled, sgd_step, with_defaults
 from .envs import make_env
 
 SB3_DEFAULTS = {"learning_rate": 3e-4, "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99,
@@ -92,14 +93,7 @@ class PPOHyper(NamedTuple):
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
                  ) -> tuple[PPOShape, PPOHyper, tuple[int, ...]]:
     """A configuration (SB3 names, rl-zoo3 conventions) as (shape, per-trial values, checkpoint steps)."""
-    unknown = set(config) - SUPPORTED
-    if unknown:
-        raise ValueError(f"the jax PPO does not take {sorted(unknown)}")
-    if config.get("policy", "MlpPolicy") != "MlpPolicy" or config.get("use_sde", False):
-        raise ValueError("the jax PPO has MlpPolicy without gSDE only")
-    values = {**SB3_DEFAULTS, **config}
-    from ..run_config import parse_normalize
-
+    values = with_defaults(config, "PPO", SUPPORTED, SB3_DEFAULTS)
     normalize_obs, normalize_reward, normalization = normalize.settings(parse_normalize(values.get("normalize", False)))
     n_envs, n_steps, batch_size = int(values["n_envs"]), int(values["n_steps"]), int(values["batch_size"])
     if (n_envs * n_steps) % batch_size:

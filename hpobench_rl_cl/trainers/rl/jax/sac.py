@@ -17,7 +17,6 @@ The replay buffer and the collect-then-train loop are :mod:`.off_policy`'s. SB3'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 import jax
@@ -25,9 +24,9 @@ import jax.numpy as jnp
 import optax
 
 from ..spec import RLTrainSpec
-from .common import adam_step, checkpoint_updates, mlp, network, polyak, scheduled, torch_linear_init
+from .common import adam_step, checkpoint_updates, mlp, network, polyak, scheduled, torch_linear_init, with_defaults
 from .envs import make_env
-from .off_policy import Algorithm, OffPolicyShape, loop_settings, make_off_policy_trainer, twin_q
+from .off_policy import ActorCriticShape, Algorithm, loop_settings, make_off_policy_trainer, twin_q
 
 SB3_DEFAULTS = {"learning_rate": 3e-4, "buffer_size": 1_000_000, "learning_starts": 100, "batch_size": 256,
                 "tau": 0.005, "gamma": 0.99, "train_freq": 1, "gradient_steps": 1, "ent_coef": "auto",
@@ -35,13 +34,6 @@ SB3_DEFAULTS = {"learning_rate": 3e-4, "buffer_size": 1_000_000, "learning_start
 #: What a configuration may set for the jax SAC (``use_sde: false`` is SB3's default, so accepted).
 SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs", "use_sde", "sde_sample_freq"}
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
-
-
-@dataclass(frozen=True)
-class SACShape(OffPolicyShape):
-    pi_arch: tuple[int, ...]
-    qf_arch: tuple[int, ...]
-    activation: str
 
 
 class SACHyper(NamedTuple):
@@ -62,13 +54,8 @@ def _ent_coef(value: Any) -> tuple[float, bool]:
 
 
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
-                 ) -> tuple[SACShape, SACHyper, tuple[int, ...]]:
-    unknown = set(config) - SUPPORTED
-    if unknown:
-        raise ValueError(f"the jax SAC does not take {sorted(unknown)}")
-    if config.get("policy", "MlpPolicy") != "MlpPolicy" or config.get("use_sde", False):
-        raise ValueError("the jax SAC has MlpPolicy without gSDE only")
-    values = {**SB3_DEFAULTS, **config}
+                 ) -> tuple[ActorCriticShape, SACHyper, tuple[int, ...]]:
+    values = with_defaults(config, "SAC", SUPPORTED, SB3_DEFAULTS)
     loop = loop_settings(values, spec, budget)
     learning_rate, lr_schedule = scheduled(values["learning_rate"])
     pi_arch, qf_arch, activation = network(values.get("policy_kwargs"), [256, 256], "relu", value_key="qf")
@@ -76,7 +63,7 @@ def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
     ent_coef, learn = _ent_coef(values["ent_coef"])
     target_entropy = values["target_entropy"]
     action_size = make_env(spec.env_id).action_size
-    shape = SACShape(spec.env_id, loop["n_envs"], loop["train_freq"], loop["gradient_steps"], loop["batch_size"],
+    shape = ActorCriticShape(spec.env_id, loop["n_envs"], loop["train_freq"], loop["gradient_steps"], loop["batch_size"],
                      loop["buffer_slots"], lr_schedule, budget, updates, spec.eval_episodes, pi_arch, qf_arch, activation)
     hyper = SACHyper(jnp.float32(learning_rate), jnp.float32(values["gamma"]), jnp.float32(values["tau"]),
                      jnp.int32(loop["learning_starts"]), jnp.float32(ent_coef), jnp.bool_(learn),
@@ -118,7 +105,7 @@ def actor_loss(actor: dict[str, Any], critics: list, ent_coef: jax.Array, obs: j
     return jnp.mean(ent_coef * log_prob - twin_q(critics, obs, actions, activation).min(axis=0))
 
 
-def make_trainer(shape: SACShape):
+def make_trainer(shape: ActorCriticShape):
     """One SAC trial of ``shape``."""
     env = make_env(shape.env_id)
     adam = optax.scale_by_adam(eps=1e-8)

@@ -48,7 +48,7 @@ class SegmentedTraining:
         return shape, hyper
 
     def _function(self, kind: str, shape: Any, size: int) -> Any:
-        key = (kind, shape, size)
+        key = (kind, self.spec.algorithm, shape, size)
         if key not in _COMPILED:
             trainer = self.module.make_trainer(shape)
 

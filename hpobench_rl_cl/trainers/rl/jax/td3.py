@@ -13,7 +13,6 @@ The replay buffer and the collect-then-train loop are :mod:`.off_policy`'s. SB3'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 import jax
@@ -21,22 +20,16 @@ import jax.numpy as jnp
 import optax
 
 from ..spec import RLTrainSpec
-from .common import adam_step, checkpoint_updates, linear_head, network, polyak, scheduled, torch_linear_init
+from .common import (adam_step, checkpoint_updates, linear_head, network, polyak, scheduled, torch_linear_init,
+                     with_defaults)
 from .envs import make_env
-from .off_policy import Algorithm, OffPolicyShape, loop_settings, make_off_policy_trainer, twin_q
+from .off_policy import ActorCriticShape, Algorithm, loop_settings, make_off_policy_trainer, twin_q
 
 SB3_DEFAULTS = {"learning_rate": 1e-3, "buffer_size": 1_000_000, "learning_starts": 100, "batch_size": 256,
                 "tau": 0.005, "gamma": 0.99, "train_freq": 1, "gradient_steps": 1, "policy_delay": 2,
                 "target_policy_noise": 0.2, "target_noise_clip": 0.5, "n_envs": 1}
 #: What a configuration may set for the jax TD3 (``noise_type``/``noise_std``: rl-zoo3's action noise).
 SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs", "noise_type", "noise_std"}
-
-
-@dataclass(frozen=True)
-class TD3Shape(OffPolicyShape):
-    pi_arch: tuple[int, ...]
-    qf_arch: tuple[int, ...]
-    activation: str
 
 
 class TD3Hyper(NamedTuple):
@@ -51,21 +44,16 @@ class TD3Hyper(NamedTuple):
 
 
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
-                 ) -> tuple[TD3Shape, TD3Hyper, tuple[int, ...]]:
-    unknown = set(config) - SUPPORTED
-    if unknown:
-        raise ValueError(f"the jax TD3 does not take {sorted(unknown)}")
-    if config.get("policy", "MlpPolicy") != "MlpPolicy":
-        raise ValueError(f"the jax TD3 has MlpPolicy only, not {config['policy']}")
+                 ) -> tuple[ActorCriticShape, TD3Hyper, tuple[int, ...]]:
     if config.get("noise_type", "normal") != "normal":
         raise ValueError(f"the jax TD3 has normal action noise only, not {config['noise_type']}")
-    values = {**SB3_DEFAULTS, **config}
+    values = with_defaults(config, "TD3", SUPPORTED, SB3_DEFAULTS)
     loop = loop_settings(values, spec, budget)
     learning_rate, lr_schedule = scheduled(values["learning_rate"])
     pi_arch, qf_arch, activation = network(values.get("policy_kwargs"), [400, 300], "relu", value_key="qf")
     steps, updates = checkpoint_updates(budget, loop["n_envs"] * loop["train_freq"], spec.curve_points)
     noise_std = float(values.get("noise_std", 0.0)) if "noise_type" in config else 0.0
-    shape = TD3Shape(spec.env_id, loop["n_envs"], loop["train_freq"], loop["gradient_steps"], loop["batch_size"],
+    shape = ActorCriticShape(spec.env_id, loop["n_envs"], loop["train_freq"], loop["gradient_steps"], loop["batch_size"],
                      loop["buffer_slots"], lr_schedule, budget, updates, spec.eval_episodes, pi_arch, qf_arch, activation)
     hyper = TD3Hyper(jnp.float32(learning_rate), jnp.float32(values["gamma"]), jnp.float32(values["tau"]),
                      jnp.int32(loop["learning_starts"]), jnp.float32(noise_std), jnp.int32(values["policy_delay"]),
@@ -87,7 +75,7 @@ def critic_loss(critics: list, targets: dict[str, Any], batch: dict, hyper: TD3H
     return jnp.sum(jnp.mean((twin_q(critics, batch["obs"], batch["actions"], activation) - target) ** 2, axis=-1))
 
 
-def make_trainer(shape: TD3Shape):
+def make_trainer(shape: ActorCriticShape):
     """One TD3 trial of ``shape``."""
     env = make_env(shape.env_id)
     adam = optax.scale_by_adam(eps=1e-8)
