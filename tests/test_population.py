@@ -12,11 +12,12 @@ import yaml
 
 from hpobench_rl_cl import api
 from hpobench_rl_cl.errors import UserError
-from hpobench_rl_cl.optimizers.population import PB2, PBT, SEGMENTS
+from hpobench_rl_cl.optimizers.population import PB2, PBT
 from hpobench_rl_cl.protocol import load_protocol
 from hpobench_rl_cl.protocol.common import DATA_ROOT
 
 ROLLOUT = {"n_envs": 1, "n_steps": 32, "batch_size": 32, "n_epochs": 2}
+SEGMENTS = 5  # the tiny protocol's (the paper's 21 at every shipped scale)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def tiny_protocol(tmp_path_factory):
     """ppo-cartpole-jax tuning its learning rate (one shape: one compilation), two rollouts per segment."""
     data = yaml.safe_load((DATA_ROOT / "rl" / "ppo-cartpole-jax.yaml").read_text())
     data.update(name="ppo-cartpole-jax-tiny", base_config=ROLLOUT, search_space="ppo_lr")
-    data["scales"]["smoke"].update(total_timesteps=SEGMENTS * 64, eval_episodes=2)
+    data["scales"]["smoke"].update(total_timesteps=SEGMENTS * 64, eval_episodes=2, population_segments=SEGMENTS)
     path = tmp_path_factory.mktemp("protocol") / "tiny.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -138,7 +139,7 @@ def test_pbt_and_pb2_studies_end_to_end_resume_and_repeat(tiny_protocol, tmp_pat
         tuning = [t for t in trials if t["phase"] == "tuning"]
         assert len(tuning) == 4 and all(len(json.loads(t["curve_json"])) == SEGMENTS for t in tuning)
 
-    # Interrupted after segment 5 (as a kill between segments leaves it), then rerun: it resumes
+    # Interrupted after segment 3 (as a kill between segments leaves it), then rerun: it resumes
     # from the checkpoint and ends where the uninterrupted run ended.
     from hpobench_rl_cl.trainers.rl.jax import segments
 
@@ -146,7 +147,7 @@ def test_pbt_and_pb2_studies_end_to_end_resume_and_repeat(tiny_protocol, tmp_pat
 
     def dying_advance(self, configs, until):
         calls.append(until)
-        if len(calls) == 6:
+        if len(calls) == 4:
             raise KeyboardInterrupt
         return advance(self, configs, until)
 
@@ -163,6 +164,6 @@ def test_pbt_and_pb2_studies_end_to_end_resume_and_repeat(tiny_protocol, tmp_pat
     monkeypatch.setattr(segments.SegmentedTraining, "advance", counting_advance)
     resumed = api.run_study(protocol, optimizer="pbt", workers=1, store=tmp_path / "again", results=tmp_path / "r2",
                             progress=False)
-    assert len(resumed_calls) == (SEGMENTS - 5) + SEGMENTS, "tuning from segment 6 on, then the test schedule"
+    assert len(resumed_calls) == (SEGMENTS - 3) + SEGMENTS, "tuning from segment 4 on, then the test schedule"
     assert resumed["incumbent"]["config"] == runs["pbt"]["incumbent"]["config"]
     assert resumed["held_out"] == runs["pbt"]["held_out"], "same HPO seed, same layout: the same scores"

@@ -36,8 +36,6 @@ from .base import config_dict, plain
 QUANTILE = 0.25
 RESAMPLE_PROBABILITY = 0.25
 PERTURBATION_FACTORS = (1.2, 0.8)
-#: The RL paper's 20 configuration changes over a run (tuners/pb2.yaml): 21 segments.
-SEGMENTS = 21
 
 
 class PopulationTool:

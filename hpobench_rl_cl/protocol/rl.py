@@ -48,13 +48,16 @@ _OPTIONAL = {
     "family": str,
     "backend": str,
     "hpo_runs": int,
+    "population_segments": int,
     "curve_points": int,
     "base_config": dict,
     "env_kwargs": dict,
     "scales": dict,
 }
 _SCALABLE = {"total_timesteps", "eval_episodes", "budget_full_runs", "tuning_seeds", "test_seeds", "curve_points",
-             "hpo_runs"}
+             "hpo_runs", "population_segments"}
+#: Segments of a population-based tool's run: the RL paper's 20 configuration changes (tuners/pb2.yaml).
+POPULATION_SEGMENTS = 21
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class RLProtocol(ProtocolBase):
     hand_tuned: dict[str, Any]
     backend: str = "sb3"
     hpo_runs: int = 1
+    population_segments: int = POPULATION_SEGMENTS
     description: str = ""
     family: str = "rl"
     source_path: str = field(default="", compare=False)
@@ -95,6 +99,14 @@ class RLProtocol(ProtocolBase):
         """Multi-fidelity tools may go down to the paper's 1e3 steps, but never below a ninth of a
         full run (so that small scales keep several rungs)."""
         return min(MIN_FIDELITY_STEPS / self.total_timesteps, MAX_MIN_FIDELITY)
+
+    def content(self) -> dict[str, Any]:
+        """As every protocol's; the paper's number of population segments stays out (the shipped
+        hashes predate it), another number enters."""
+        data = super().content()
+        if data["population_segments"] == POPULATION_SEGMENTS:
+            del data["population_segments"]
+        return data
 
     def hand_tuned_run_config(self) -> tuple[dict[str, Any], str]:
         """The hand-tuned baseline's configuration and where it comes from."""
@@ -161,6 +173,7 @@ def read_protocol(name_or_path: str = DEFAULT_PROTOCOL, scale: str = DEFAULT_SCA
         hand_tuned=dict(resolved["hand_tuned"]),
         backend=backend_name(resolved, "rl", origin),
         hpo_runs=hpo_runs(resolved, origin),
+        population_segments=resolved.get("population_segments", POPULATION_SEGMENTS),
         description=resolved.get("description", ""),
         family=resolved.get("family", "rl"),
         source_path=origin,
@@ -204,6 +217,8 @@ def _check_declaration(protocol: RLProtocol, origin: str) -> None:
         if not 1 <= getattr(protocol, key) <= MAX_TRAINING_UNITS:
             raise ProtocolError(f"{origin}: {key} must be from 1 to {MAX_TRAINING_UNITS:,}, got {getattr(protocol, key)}")
     check_budget(protocol.budget_full_runs, origin)
+    if not 2 <= protocol.population_segments <= 1000:
+        raise ProtocolError(f"{origin}: population_segments must be from 2 to 1,000, got {protocol.population_segments}")
     space = protocol.search_space()
     for hp_name, default in protocol.base_config.items():
         if hp_name in space and not space[hp_name].legal_value(default):

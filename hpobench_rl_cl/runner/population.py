@@ -28,7 +28,6 @@ import numpy as np
 
 from ..errors import UserError
 from ..optimizers import OPTIMIZERS, Proposal
-from ..optimizers.population import SEGMENTS
 from ..store.sqlite_store import TrialKey
 from ..trainers.base import TrialResult, config_hash, host_info
 from ..trainers.schedule import SCHEDULE_KEY, segment_ends
@@ -56,7 +55,8 @@ class PopulationTuner:
         training = self.backend.segmented(self.study.runner.specs["tuning"],
                                           [seed for _ in range(self.population) for seed in seeds],
                                           protocol.full_fidelity)
-        ends = segment_ends(protocol.full_fidelity, SEGMENTS)
+        segments = protocol.population_segments
+        ends = segment_ends(protocol.full_fidelity, segments)
         state = self._load()
         if state is None:
             tool = OPTIMIZERS.get(self.study.optimizer_name)(
@@ -69,12 +69,12 @@ class PopulationTuner:
         else:
             # Any of a member's configurations gives its carry's structure (shaping values never change).
             training.restore(self._slot_configs(state["sampled"], -1, len(seeds)), state["training"])
-        for k in range(state["segment"], SEGMENTS):
+        for k in range(state["segment"], segments):
             wall, cpu = time.perf_counter(), time.process_time()
             scores = training.advance(self._slot_configs(state["sampled"], k, len(seeds)), ends[k])
             by_member = scores.reshape(self.population, len(seeds))
             state["scores"].append(by_member.tolist())
-            if k + 1 < SEGMENTS:
+            if k + 1 < segments:
                 self._exploit_and_explore(state, training, k, by_member.mean(axis=1), len(seeds))
             state["wall_s"] += time.perf_counter() - wall
             state["cpu_s"] += time.process_time() - cpu
@@ -121,7 +121,7 @@ class PopulationTuner:
                     state["wall_s"] / len(training.timesteps), state["cpu_s"] / len(training.timesteps),
                     error=None if ok else f"FloatingPointError: final score is {final}",
                     trained=training.timesteps[slot],
-                    notes={"population": {"member": member, "size": self.population, "segments": SEGMENTS,
+                    notes={"population": {"member": member, "size": self.population, "segments": len(ends),
                                           "exploited": state["exploits"][member]}},
                     host=host)
                 key = TrialKey(study.study_id, "tuning", "tuning", config_hash(config), seed, protocol.full_fidelity)
