@@ -28,7 +28,9 @@ from ...schedule import SCHEDULE_KEY, is_schedule
 from ..spec import RLTrainSpec
 
 #: Padded batch sizes: a call of n trials compiles for the smallest of these that holds them.
-PAD_SIZES = (1, 2, 4, 5, 8, 10, 16, 32, 64)  # 5 and 10: the shipped protocols' tuning and test seeds
+PAD_SIZES = (1, 2, 4, 5, 8, 10, 16, 32, 64, 128, 256, 512)  # 5 and 10: the shipped protocols' seeds
+#: The most trials the runner puts in one call (larger calls pay on a GPU: the benchmarks make them).
+RUNNER_BATCH = 64
 #: Algorithm name -> its module in this package.
 ALGORITHMS = {"PPO": "ppo", "DQN": "dqn", "SAC": "sac", "TD3": "td3"}
 _COMPILED: dict[tuple[str, Any, int], Any] = {}
@@ -59,7 +61,7 @@ def _segments(config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 class JaxBackend(TrainerBackend):
     """PPO, DQN, SAC and TD3 on gymnax environments, a whole group of trials per compiled call."""
 
-    max_batch = PAD_SIZES[-1]
+    max_batch = RUNNER_BATCH
     trains_in_segments = True
     carry_shaping = frozenset({"n_envs", "buffer_size", "policy_kwargs", "policy"})
 
