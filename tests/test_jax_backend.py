@@ -296,6 +296,7 @@ def test_dqn_network_and_loss_are_sb3s():
     assert loss == pytest.approx(float(expected), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_dqn_replay_stores_the_terminal_observation_and_bootstraps_truncation():
     shape, hyper, _ = dqn.split_config({"train_freq": 1, "learning_starts": 10_000}, _spec("DQN"), 1000)
     trainer = dqn.make_trainer(shape)
