@@ -116,7 +116,7 @@ def test_runs_shorter_than_their_protocol_are_pipeline_checks_and_never_rank(tmp
     from pathlib import Path
 
     from hpobench_rl_cl.analysis.results import collect
-    from hpobench_rl_cl.analysis.tables import PIPELINE_CHECK, aggregate, protocol_views
+    from hpobench_rl_cl.analysis.tables import PIPELINE_CHECK, aggregate, protocol_views, verdict
 
     (tmp_path / "rl").mkdir()
     for study in ("ppo-cartpole-jax-quick-random-s0", "ppo-cartpole-quick-random-s0"):
@@ -127,5 +127,27 @@ def test_runs_shorter_than_their_protocol_are_pipeline_checks_and_never_rank(tmp
     assert full.backend == "jax" and short.backend == "sb3"
     assert {r.standing for r in short.rows} == {PIPELINE_CHECK} and not any(r.ranked for r in short.rows)
     assert {r.method: r.standing for r in full.rows} == {"hand-tuned": "baseline", "random": "incomplete"}
+    assert verdict(short) == "no verdict: runs shorter than the protocol's own length"
+    assert verdict(full) == "no verdict: no complete tool entry and hand-tuned baseline yet", "random has 1 of 2 runs"
     table = {row["method"]: row["protocols"] for row in aggregate(list(views.values()), "rl")}
     assert table == {"hand-tuned": 1}, "only the full-length protocol's ranked rows enter an aggregate"
+
+
+def test_the_verdict_line_says_whether_tuning_beats_hand_tuned_and_by_how_much():
+    from hpobench_rl_cl.analysis.tables import MethodRow, ProtocolView, verdict
+
+    def row(method, iqm, standing, budget=None):
+        return MethodRow("rl", "p@quick", "classic_control", method, np.array([iqm[0]]), iqm, iqm[0], 0.0, None,
+                         budget, 10.0, None, "env_steps", 0.0, 2, standing=standing)
+
+    def view(*rows):
+        return ProtocolView("rl", "p@quick", "classic_control", list(rows), [], 0.0, None, None)
+
+    hand = row("hand-tuned", (100.0, 90.0, 110.0), "baseline")
+    assert verdict(view(hand, row("dehb", (150.0, 120.0, 170.0), "complete", 10.0))) == \
+        "tuning beats hand-tuned? yes: best tool dehb IQM 150 vs 100 (+50), 10 full runs per tuning run"
+    assert verdict(view(hand, row("random", (105.0, 95.0, 115.0), "complete", 9.5))).startswith(
+        "tuning beats hand-tuned? not distinguishable (95% CIs overlap): best tool random IQM 105 vs 100 (+5)")
+    assert verdict(view(hand, row("smac", (50.0, 40.0, 60.0), "complete", 10.0))).startswith(
+        "tuning beats hand-tuned? no, hand-tuned is better")
+    assert verdict(view(hand, row("smac", (500.0, 400.0, 600.0), "incomplete", 10.0))).startswith("no verdict")

@@ -232,6 +232,29 @@ def protocol_views(results: Results) -> list[ProtocolView]:
     return views
 
 
+def verdict(view: ProtocolView) -> str:
+    """One line: does tuning beat the hand-tuned baseline on this benchmark, by how much (test IQM
+    and its 95% CI), at what budget. Only ranked rows speak: complete tool entries of an official
+    protocol at its full length."""
+    hand = next((r for r in view.rows if r.method == HAND_TUNED and r.ranked), None)
+    tools = [r for r in view.rows if r.ranked and r.method != HAND_TUNED]
+    if hand is None or not tools:
+        reason = ("runs shorter than the protocol's own length" if any(r.standing == PIPELINE_CHECK for r in view.rows)
+                  else "no complete tool entry and hand-tuned baseline yet")
+        return f"no verdict: {reason}"
+    best = max(tools, key=lambda r: r.iqm[0])
+    difference = best.iqm[0] - hand.iqm[0]
+    if best.iqm[1] > hand.iqm[2]:
+        answer = "yes"
+    elif best.iqm[2] < hand.iqm[1]:
+        answer = "no, hand-tuned is better"
+    else:
+        answer = "not distinguishable (95% CIs overlap)"
+    budget = "" if best.budget_full_runs is None else f", {best.budget_full_runs:.3g} full runs per tuning run"
+    return (f"tuning beats hand-tuned? {answer}: best tool {best.method} IQM {best.iqm[0]:.4g} vs "
+            f"{hand.iqm[0]:.4g} ({difference:+.4g}){budget}")
+
+
 def aggregate(views: list[ProtocolView], family: str) -> list[dict[str, Any]]:
     """Per method over a family's protocols: normalized-score IQM [95% CI], average rank, and the
     probability of improvement over hand-tuned (protocols where the method and hand-tuned both ran).

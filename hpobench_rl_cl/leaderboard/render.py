@@ -9,7 +9,7 @@ import math
 import re
 from typing import Any, Iterable
 
-from ..analysis.tables import HAND_TUNED, MethodRow, ProtocolView
+from ..analysis.tables import HAND_TUNED, MethodRow, ProtocolView, verdict
 
 FAMILY_TITLES = {"rl": "Reinforcement learning", "cl": "Continual learning"}
 
@@ -140,6 +140,9 @@ def overview(views: list[ProtocolView], aggregates: dict[str, list[dict[str, Any
         headers = [("protocol", "text"), ("environment / data", "text"), ("backend", "text"), *METHOD_HEADERS]
         parts.append(f'<section class="family" data-family="{family}"><h2>{text(FAMILY_TITLES[family])}</h2>')
         parts.append(_table(f"overview-{family}", headers, rows))
+        parts.append('<ul class="verdicts">' + "".join(
+            f"<li><b>{text(v.protocol_id)}</b> ({text(v.backend)}): {text(verdict(v))}</li>"
+            for v in views if v.family == family) + "</ul>")
         parts.append(_aggregate_table(family, aggregates.get(family, [])))
         if family == "cl":
             parts.append(_comparisons(comparisons))
