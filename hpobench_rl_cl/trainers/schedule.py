@@ -17,6 +17,21 @@ def is_schedule(config: Mapping[str, Any]) -> bool:
     return SCHEDULE_KEY in config
 
 
+def segments_of(config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A configuration's per-segment configurations (one, unless it is a schedule)."""
+    return config[SCHEDULE_KEY] if is_schedule(config) else [config]
+
+
+def checked_segments(config: Mapping[str, Any], where: str) -> list[Mapping[str, Any]]:
+    """:func:`segments_of`, refusing a schedule that is not a non-empty list of configurations."""
+    from ..errors import UserError
+
+    segments = segments_of(config)
+    if not isinstance(segments, list) or not segments or not all(isinstance(c, Mapping) for c in segments):
+        raise UserError(f"{where}: a schedule is a non-empty list of configurations")
+    return segments
+
+
 def segment_ends(budget: int, segments: int) -> list[int]:
     """Where each of ``segments`` equal parts of a ``budget``-unit run ends."""
     return [round(budget * (k + 1) / segments) for k in range(segments)]

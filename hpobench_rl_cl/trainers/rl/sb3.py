@@ -15,7 +15,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from ..base import TrainerBackend, Trial, TrialResult, guarded_trial, resolve_device
-from ..schedule import SCHEDULE_KEY, is_schedule
+from ..schedule import checked_segments, is_schedule, segments_of
 from .spec import RLTrainSpec
 
 EVAL_SEED_OFFSET = 1_000_000
@@ -135,10 +135,6 @@ def train_schedule_trial(spec: RLTrainSpec, trial: Trial) -> TrialResult:
     return guarded_trial(spec.worst_score, body)
 
 
-def _segments(config: Any) -> list[Any]:
-    return config[SCHEDULE_KEY] if is_schedule(config) else [config]
-
-
 class SB3Backend(TrainerBackend):
     """One trial per call, on one single-threaded worker; population tools and schedules through
     checkpoints (``sb3_segments.py``)."""
@@ -158,13 +154,9 @@ class SB3Backend(TrainerBackend):
         check_sb3_protocol(protocol)
 
     def check_config(self, protocol: Any, config: Any, where: str) -> None:
-        from ...errors import UserError
         from .run_config import check_values
 
-        segments = _segments(config)
-        if not isinstance(segments, list) or not segments or not all(isinstance(c, dict) for c in segments):
-            raise UserError(f"{where}: a schedule is a non-empty list of configurations")
-        for segment in segments:
+        for segment in checked_segments(config, where):
             check_values(segment, where)
 
     def trained_units(self, spec: RLTrainSpec, config: Any, budget: int) -> int:
@@ -172,7 +164,7 @@ class SB3Backend(TrainerBackend):
         below one rollout trains one rollout), ``n_envs`` steps per step for off-policy ones."""
         from .algorithms import rollout_steps
 
-        rollout = max(rollout_steps(spec.algorithm, c) for c in _segments(config))
+        rollout = max(rollout_steps(spec.algorithm, c) for c in segments_of(config))
         return -(-budget // rollout) * rollout
 
     def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:

@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any, Hashable, Mapping, Sequence
 
 from ...base import TrainerBackend, Trial, TrialResult, data_dir, gpu_unit, host_info
-from ...schedule import SCHEDULE_KEY, is_schedule
+from ...schedule import checked_segments, is_schedule, segments_of
 from ..spec import RLTrainSpec
 
 #: Padded batch sizes: a call of n trials compiles for the smallest of these that holds them.
@@ -53,11 +53,6 @@ def _shape_of(spec: RLTrainSpec, trial: Trial) -> Any:
     return algorithm_module(spec.algorithm).split_config(trial.config, spec, trial.budget)
 
 
-def _segments(config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """A configuration's per-segment configurations (one, unless it is a schedule)."""
-    return config[SCHEDULE_KEY] if is_schedule(config) else [config]
-
-
 class JaxBackend(TrainerBackend):
     """PPO, DQN, SAC and TD3 on gymnax environments, a whole group of trials per compiled call."""
 
@@ -67,7 +62,7 @@ class JaxBackend(TrainerBackend):
 
     def batch_key(self, spec: RLTrainSpec, trial: Trial) -> Hashable:
         try:
-            shapes = tuple(_shape_of(spec, Trial(c, trial.seed, trial.budget))[0] for c in _segments(trial.config))
+            shapes = tuple(_shape_of(spec, Trial(c, trial.seed, trial.budget))[0] for c in segments_of(trial.config))
         except ValueError as error:  # trained (and reported crashed) on its own
             return ("unsupported", str(error), trial.config_hash)
         return shapes if is_schedule(trial.config) else shapes[0]
@@ -98,9 +93,7 @@ class JaxBackend(TrainerBackend):
         from ....errors import UserError
         from ..run_config import check_values
 
-        segments = _segments(config)
-        if not isinstance(segments, list) or not segments or not all(isinstance(c, Mapping) for c in segments):
-            raise UserError(f"{where}: a schedule is a non-empty list of configurations")
+        segments = checked_segments(config, where)
         spec = protocol.train_specs("cpu")["tuning"]
         for segment in segments:
             check_values(segment, where)
@@ -116,7 +109,7 @@ class JaxBackend(TrainerBackend):
         """Whole rollouts (PPO) or collections (DQN), as SB3 trains them (a schedule: its longest)."""
         try:
             rollout = max(algorithm_module(spec.algorithm).split_config(c, spec, budget)[0].rollout
-                          for c in _segments(config))
+                          for c in segments_of(config))
         except ValueError:  # trained as crashed: nothing
             return budget
         return -(-budget // rollout) * rollout
