@@ -1,15 +1,17 @@
 """What a jax result says about SB3: the same configurations on both backends at full length.
 
-    python benchmarks/backend_agreement.py [--seeds 10] [--configs 16] [--config-seeds 3] [--workers 2]
+    python benchmarks/backend_agreement.py [--benchmark ppo-cartpole|dqn-cartpole] [--seeds 10]
+        [--configs 16] [--config-seeds 3] [--workers 2]
 
-1. rl-zoo3's hand-tuned CartPole PPO on ``--seeds`` seeds on each backend: mean, IQM [95% CI].
-2. ``--configs`` configurations drawn from the RL paper's PPO space, ``--config-seeds`` seeds each, on
+1. rl-zoo3's hand-tuned configuration of the benchmark on ``--seeds`` seeds on each backend: mean,
+   IQM [95% CI].
+2. ``--configs`` configurations drawn from the RL paper's space, ``--config-seeds`` seeds each, on
    each backend: Spearman rank correlation of their mean scores, and the configurations on which the
-   backends disagree most. (SB3 trains the paper's space at about 130 env steps/s per core: 16 x 3
-   full-length trials are about 5 core-hours.)
+   backends disagree most. (SB3 trains the paper's PPO space at about 130 env steps/s per core: 16 x 3
+   full-length PPO trials are about 5 core-hours; DQN's 5e4-step runs are about a tenth of that.)
 Seeds 1000 and up: outside every protocol's tuning and test seeds. SB3 trains one trial per worker
 process; jax trains each configuration's seeds in one call. Writes
-``results/agreement/ppo-cartpole.{json,md}`` with the wall time and the machine.
+``results/agreement/BENCHMARK.{json,md}`` with the wall time and the machine.
 """
 
 from __future__ import annotations
@@ -32,27 +34,32 @@ from hpobench_rl_cl.runner.study import run_config_for
 from hpobench_rl_cl.trainers.base import BACKENDS, Trial
 
 FIRST_SEED = 1000
-PROTOCOLS = {"sb3": "ppo-cartpole", "jax": "ppo-cartpole-jax"}
+BENCHMARKS = ("ppo-cartpole", "dqn-cartpole")
 
 
-def _sb3_trial(args: tuple[dict, int]) -> float:
-    config, seed = args
-    protocol = load_protocol(PROTOCOLS["sb3"], "paper")
+def protocols(benchmark: str) -> dict[str, str]:
+    """The benchmark's protocol on each backend."""
+    return {"sb3": benchmark, "jax": f"{benchmark}-jax"}
+
+
+def _sb3_trial(args: tuple[str, dict, int]) -> float:
+    name, config, seed = args
+    protocol = load_protocol(name, "paper")
     result = BACKENDS.get("sb3")().train_batch(protocol.train_specs("cpu")["tuning"],
                                                [Trial(config, seed, protocol.total_timesteps)])[0]
     return result.score
 
 
-def sb3_scores(configs: list[dict], seeds: list[int], workers: int) -> np.ndarray:
+def sb3_scores(name: str, configs: list[dict], seeds: list[int], workers: int) -> np.ndarray:
     """(configurations, seeds) scores, one trial per worker process."""
-    jobs = [(config, seed) for config in configs for seed in seeds]
+    jobs = [(name, config, seed) for config in configs for seed in seeds]
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         return np.array(list(pool.map(_sb3_trial, jobs))).reshape(len(configs), len(seeds))
 
 
-def jax_scores(configs: list[dict], seeds: list[int]) -> np.ndarray:
+def jax_scores(name: str, configs: list[dict], seeds: list[int]) -> np.ndarray:
     """(configurations, seeds) scores, each configuration's seeds in one call."""
-    protocol = load_protocol(PROTOCOLS["jax"], "paper")
+    protocol = load_protocol(name, "paper")
     spec, backend = protocol.train_specs("cpu")["tuning"], BACKENDS.get("jax")()
     rows = []
     for config in configs:
@@ -68,38 +75,41 @@ def summary(scores: np.ndarray) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--benchmark", choices=BENCHMARKS, default="ppo-cartpole")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--configs", type=int, default=16)
     parser.add_argument("--config-seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", default="results/agreement/ppo-cartpole")
     args = parser.parse_args()
     start = time.perf_counter()
-    protocol = load_protocol(PROTOCOLS["sb3"], "paper")
+    names = protocols(args.benchmark)
+    protocol = load_protocol(names["sb3"], "paper")
     hand_tuned = protocol.hand_tuned_run_config()[0]
     seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
-    report: dict = {"protocols": PROTOCOLS, "total_timesteps": protocol.total_timesteps,
+    report: dict = {"protocols": names, "total_timesteps": protocol.total_timesteps,
                     "hand_tuned": {"config": hand_tuned, "seeds": seeds,
-                                   "sb3": summary(sb3_scores([hand_tuned], seeds, args.workers)[0]),
-                                   "jax": summary(jax_scores([hand_tuned], seeds)[0])}}
+                                   "sb3": summary(sb3_scores(names["sb3"], [hand_tuned], seeds, args.workers)[0]),
+                                   "jax": summary(jax_scores(names["jax"], [hand_tuned], seeds)[0])}}
     if args.configs:
         drawn = [run_config_for(protocol, config_dict(c))
                  for c in protocol.search_space(seed=0).sample_configuration(args.configs)]
         config_seeds = list(range(FIRST_SEED, FIRST_SEED + args.config_seeds))
-        sb3, jax = sb3_scores(drawn, config_seeds, args.workers), jax_scores(drawn, config_seeds)
+        sb3 = sb3_scores(names["sb3"], drawn, config_seeds, args.workers)
+        jax = jax_scores(names["jax"], drawn, config_seeds)
         sb3_means, jax_means = sb3.mean(axis=1), jax.mean(axis=1)
         order = np.argsort(-np.abs(sb3_means - jax_means))
         report["random_configurations"] = {
             "seeds": config_seeds, "spearman": float(spearmanr(sb3_means, jax_means).statistic),
+            "seed_spread": {"sb3": float(sb3.std(axis=1).mean()), "jax": float(jax.std(axis=1).mean())},
             "per_configuration": [{"config": drawn[i], "sb3_mean": float(sb3_means[i]), "jax_mean": float(jax_means[i])}
                                   for i in order]}
     report["wall_s"] = time.perf_counter() - start
     report["machine"] = provenance.machine()
-    out = Path(args.out)
+    out = Path("results/agreement") / args.benchmark
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2, sort_keys=True))
     ht = report["hand_tuned"]
-    lines = [f"# Backend agreement: {PROTOCOLS['sb3']} (SB3) vs {PROTOCOLS['jax']} (jax), full length "
+    lines = [f"# Backend agreement: {names['sb3']} (SB3) vs {names['jax']} (jax), full length "
              f"({protocol.total_timesteps:,} env steps per run)", "",
              f"Hand-tuned (rl-zoo3) on seeds {seeds[0]}-{seeds[-1]}:", "",
              "| backend | mean | IQM [95% CI] |", "| --- | --- | --- |"]
@@ -108,7 +118,11 @@ def main() -> None:
     if "random_configurations" in report:
         rc = report["random_configurations"]
         lines += ["", f"{args.configs} configurations of the paper's space x {args.config_seeds} seeds: Spearman "
-                      f"{rc['spearman']:.3f} between the backends' mean scores."]
+                      f"{rc['spearman']:.3f} between the backends' mean scores; mean standard deviation across "
+                      f"seeds of one configuration: SB3 {rc['seed_spread']['sb3']:.1f}, jax {rc['seed_spread']['jax']:.1f}.",
+                  "", "Where they disagree most:", "", "| configuration | SB3 mean | jax mean |", "| --- | --- | --- |"]
+        lines += [f"| `{json.dumps(row['config'], sort_keys=True)}` | {row['sb3_mean']:.2f} | {row['jax_mean']:.2f} |"
+                  for row in rc["per_configuration"][:5]]
     else:
         lines += ["", "Random configurations: not run (`--configs 0`)."]
     lines += ["", f"Wall time {report['wall_s'] / 60:.1f} min on {report['machine']['cpu']['model']} "

@@ -78,14 +78,18 @@ class JaxBackend(TrainerBackend):
 
     def check_protocol(self, protocol: Any) -> None:
         from ....errors import ProtocolError
-        from .envs import GYMNAX_IDS
+        from .envs import env_ids
+        from .minigrid import XMINIGRID_IDS
 
         if protocol.algorithm not in ALGORITHMS:
             raise ProtocolError(f"{protocol.source_path}: the jax backend trains {', '.join(ALGORITHMS)}, "
                                 f"not {protocol.algorithm}")
-        if protocol.env_id not in GYMNAX_IDS:
+        if protocol.env_id not in env_ids():
             raise ProtocolError(f"{protocol.source_path}: the jax backend has no {protocol.env_id!r} "
-                                f"(it has {', '.join(GYMNAX_IDS)})")
+                                f"(it has {', '.join(env_ids())})")
+        if protocol.env_id in XMINIGRID_IDS and protocol.algorithm != "DQN":
+            raise ProtocolError(f"{protocol.source_path}: the jax backend trains DQN on MiniGrid (the RL paper's "
+                                f"MiniGrid algorithm), not {protocol.algorithm}")
         self.check_config(protocol, protocol.hand_tuned_run_config()[0], f"{protocol.source_path}: hand-tuned")
         self.check_config(protocol, protocol.base_config, f"{protocol.source_path}: base_config")
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from .envs import JaxEnv
@@ -76,14 +77,14 @@ def evaluate_policy(env: JaxEnv, act: Callable[[jax.Array], jax.Array], key: jax
 
 
 def with_defaults(config: Mapping[str, Any], algorithm: str, supported: frozenset[str],
-                  defaults: Mapping[str, Any]) -> dict[str, Any]:
+                  defaults: Mapping[str, Any], policies: tuple[str, ...] = ("MlpPolicy",)) -> dict[str, Any]:
     """``config`` over SB3's ``defaults``, after refusing what the jax ``algorithm`` does not take:
-    unknown keys, another policy than MlpPolicy, gSDE."""
+    unknown keys, a policy not in ``policies``, gSDE."""
     unknown = set(config) - supported
     if unknown:
         raise ValueError(f"the jax {algorithm} does not take {sorted(unknown)}")
-    if config.get("policy", "MlpPolicy") != "MlpPolicy" or config.get("use_sde", False):
-        raise ValueError(f"the jax {algorithm} has MlpPolicy without gSDE only")
+    if config.get("policy", "MlpPolicy") not in policies or config.get("use_sde", False):
+        raise ValueError(f"the jax {algorithm} has {' and '.join(policies)} without gSDE only")
     return {**defaults, **config}
 
 
@@ -123,6 +124,46 @@ def torch_linear_init(key: jax.Array, sizes: tuple[int, ...]) -> list[tuple[jax.
         layers.append((jax.random.uniform(w_key, (n_in, n_out), jnp.float32, -bound, bound),
                        jax.random.uniform(b_key, (n_out,), jnp.float32, -bound, bound)))
     return layers
+
+
+#: SB3's NatureCNN: (filters, kernel, stride) of its convolutions, then one ReLU layer of 512.
+NATURE_CNN = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+NATURE_CNN_FEATURES = 512
+
+
+def nature_cnn_init(key: jax.Array, image_shape: tuple[int, int, int]) -> list[tuple[jax.Array, jax.Array]]:
+    """SB3's ``NatureCNN`` for (height, width, channels) images, torch's default initialisation
+    (convolutions as ``nn.Linear``: uniform in +-1/sqrt(fan_in))."""
+    height, width, channels = image_shape
+    conv_keys = jax.random.split(key, len(NATURE_CNN) + 1)
+    layers = []
+    for conv_key, (filters, kernel, stride) in zip(conv_keys, NATURE_CNN):
+        bound = 1.0 / math.sqrt(channels * kernel * kernel)
+        w_key, b_key = jax.random.split(conv_key)
+        layers.append((jax.random.uniform(w_key, (kernel, kernel, channels, filters), jnp.float32, -bound, bound),
+                       jax.random.uniform(b_key, (filters,), jnp.float32, -bound, bound)))
+        height, width, channels = (height - kernel) // stride + 1, (width - kernel) // stride + 1, filters
+    return layers + torch_linear_init(conv_keys[-1], (height * width * channels, NATURE_CNN_FEATURES))
+
+
+def nature_cnn(layers: list[tuple[jax.Array, jax.Array]], images: jax.Array) -> jax.Array:
+    """(..., height, width, channels) images in [0, 1] -> (..., 512) features."""
+    x = images.reshape(-1, *images.shape[-3:])
+    for (w, b), (_, _, stride) in zip(layers, NATURE_CNN):
+        x = jax.nn.relu(_convolve(x, w, stride) + b)
+    w, b = layers[-1]
+    return jax.nn.relu(x.reshape(*images.shape[:-3], -1) @ w + b)
+
+
+def _convolve(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
+    """A VALID convolution (NHWC images, HWIO kernel) as patches times a matrix: XLA's CPU
+    convolution runs about 8x slower inside a loop (a trial's training loop) than outside, a matmul
+    does not. The same numbers as ``lax.conv_general_dilated`` (tests/test_jax_minigrid.py)."""
+    kernel = w.shape[0]
+    rows = (np.arange((x.shape[1] - kernel) // stride + 1) * stride)[:, None] + np.arange(kernel)
+    columns = (np.arange((x.shape[2] - kernel) // stride + 1) * stride)[:, None] + np.arange(kernel)
+    patches = x[:, rows[:, None, :, None], columns[None, :, None, :], :]  # (batch, out_h, out_w, kh, kw, c)
+    return patches.reshape(*patches.shape[:3], -1) @ w.reshape(-1, w.shape[-1])
 
 
 def linear_head(layers: list[tuple[jax.Array, jax.Array]], x: jax.Array, activation: str) -> jax.Array:

@@ -6,8 +6,9 @@ the collect-then-train loop are :mod:`.off_policy`'s.
 
 SB3's semantics, each kept here (``tests/test_jax_backend.py`` checks them):
 - ``QNetwork``: an MLP (``net_arch`` 64x64, ReLU by default) with torch's default ``nn.Linear``
-  initialisation; the target network starts as a copy and follows by ``tau``-Polyak updates every
-  ``target_update_interval // n_envs`` env calls;
+  initialisation; with ``CnnPolicy``, SB3's NatureCNN on the image scaled to [0, 1] and then
+  ``net_arch`` (none by default); the target network starts as a copy and follows by ``tau``-Polyak
+  updates every ``target_update_interval // n_envs`` env calls;
 - after ``learning_starts``, epsilon-greedy with one coin for all envs (SB3's ``predict``); epsilon
   follows SB3's linear schedule from ``exploration_initial_eps`` to ``exploration_final_eps`` over
   ``exploration_fraction`` of the run, set after each env call (0 before the first);
@@ -18,16 +19,17 @@ SB3's semantics, each kept here (``tests/test_jax_backend.py`` checks them):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from ..spec import RLTrainSpec
-from .common import (checkpoint_updates, linear_head, network, polyak, scheduled, sgd_step, torch_linear_init,
-                     with_defaults)
+from .common import (NATURE_CNN_FEATURES, checkpoint_updates, linear_head, nature_cnn, nature_cnn_init, network,
+                     polyak, scheduled, sgd_step, torch_linear_init, with_defaults)
 from .envs import make_env
 from .off_policy import Algorithm, OffPolicyShape, loop_settings, make_off_policy_trainer
 
@@ -43,6 +45,7 @@ SUPPORTED = frozenset(SB3_DEFAULTS) | {"policy", "policy_kwargs"}
 class DQNShape(OffPolicyShape):
     net_arch: tuple[int, ...]
     activation: str
+    cnn: bool  # CnnPolicy: NatureCNN features before net_arch
 
 
 class DQNHyper(NamedTuple):
@@ -62,13 +65,16 @@ class DQNHyper(NamedTuple):
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
                  ) -> tuple[DQNShape, DQNHyper, tuple[int, ...]]:
     """A configuration (SB3 names, rl-zoo3 conventions) as (shape, per-trial values, checkpoint steps)."""
-    values = with_defaults(config, "DQN", SUPPORTED, SB3_DEFAULTS)
+    values = with_defaults(config, "DQN", SUPPORTED, SB3_DEFAULTS, policies=("MlpPolicy", "CnnPolicy"))
     loop = loop_settings(values, spec, budget)
     learning_rate, lr_schedule = scheduled(values["learning_rate"])
-    arch, _, activation = network(values.get("policy_kwargs"), [64, 64], "relu")
+    cnn = values.get("policy", "MlpPolicy") == "CnnPolicy"
+    if cnn and len(make_env(spec.env_id).network_input_shape) != 3:
+        raise ValueError(f"CnnPolicy needs image observations; {spec.env_id} has none")
+    arch, _, activation = network(values.get("policy_kwargs"), [] if cnn else [64, 64], "relu")
     steps, updates = checkpoint_updates(budget, loop["n_envs"] * loop["train_freq"], spec.curve_points)
     shape = DQNShape(spec.env_id, loop["n_envs"], loop["train_freq"], loop["gradient_steps"], loop["batch_size"],
-                     loop["buffer_slots"], lr_schedule, budget, updates, spec.eval_episodes, arch, activation)
+                     loop["buffer_slots"], lr_schedule, budget, updates, spec.eval_episodes, arch, activation, cnn)
     hyper = DQNHyper(
         jnp.float32(learning_rate), jnp.float32(values["gamma"]), jnp.float32(values["tau"]),
         jnp.int32(loop["learning_starts"]), jnp.int32(max(int(values["target_update_interval"]) // loop["n_envs"], 1)),
@@ -77,8 +83,22 @@ def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
     return shape, hyper, steps
 
 
-def init_params(key: jax.Array, sizes: tuple[int, ...]) -> list[tuple[jax.Array, jax.Array]]:
-    return torch_linear_init(key, sizes)
+def init_params(key: jax.Array, shape: DQNShape, env: Any) -> dict[str, list]:
+    """SB3's ``QNetwork``: ``features`` (NatureCNN's layers, or none) and the linear ``q`` layers."""
+    features_key, q_key = jax.random.split(key)
+    features = nature_cnn_init(features_key, env.network_input_shape) if shape.cnn else []
+    n_features = NATURE_CNN_FEATURES if shape.cnn else math.prod(env.network_input_shape)
+    return {"features": features, "q": torch_linear_init(q_key, (n_features, *shape.net_arch, env.n_actions))}
+
+
+def q_values(params: dict[str, list], obs: jax.Array, shape: DQNShape, env: Any) -> jax.Array:
+    """Q(obs, .) for a batch of observations."""
+    x = env.network_input(obs)
+    if shape.cnn:
+        x = nature_cnn(params["features"], x)
+    else:  # SB3's FlattenExtractor
+        x = x.reshape(*x.shape[:x.ndim - len(env.network_input_shape)], -1)
+    return linear_head(params["q"], x, shape.activation)
 
 
 def exploration_rate(hyper: DQNHyper, progress_remaining: jax.Array) -> jax.Array:
@@ -89,12 +109,12 @@ def exploration_rate(hyper: DQNHyper, progress_remaining: jax.Array) -> jax.Arra
                      hyper.exploration_initial_eps + done * slope)
 
 
-def dqn_loss(params: list, target_params: list, batch: dict[str, jax.Array], gamma: jax.Array,
-             activation: str) -> jax.Array:
-    """SB3's DQN loss on one minibatch."""
-    next_q = linear_head(target_params, batch["next_obs"], activation).max(axis=-1)
+def dqn_loss(params: Any, target_params: Any, batch: dict[str, jax.Array], gamma: jax.Array,
+             q: Callable[[Any, jax.Array], jax.Array]) -> jax.Array:
+    """SB3's DQN loss on one minibatch; ``q(params, obs)``: the Q-network."""
+    next_q = q(target_params, batch["next_obs"]).max(axis=-1)
     target = jax.lax.stop_gradient(batch["rewards"] + (1.0 - batch["dones"]) * gamma * next_q)
-    current = jnp.take_along_axis(linear_head(params, batch["obs"], activation), batch["actions"][:, None], axis=-1)[:, 0]
+    current = jnp.take_along_axis(q(params, batch["obs"]), batch["actions"][:, None], axis=-1)[:, 0]
     return optax.huber_loss(current, target, delta=1.0).mean()
 
 
@@ -102,14 +122,16 @@ def make_trainer(shape: DQNShape):
     """One DQN trial of ``shape``."""
     env = make_env(shape.env_id)
     adam = optax.scale_by_adam(eps=1e-8)
-    sizes = (env.obs_size, *shape.net_arch, env.n_actions)
+
+    def q(params: dict[str, list], obs: jax.Array) -> jax.Array:
+        return q_values(params, obs, shape, env)
 
     def init(hyper: DQNHyper, key: jax.Array) -> dict[str, Any]:
-        params = init_params(key, sizes)
+        params = init_params(key, shape, env)
         return {"params": params, "target": params, "opt": adam.init(params), "epsilon": jnp.float32(0.0)}
 
     def greedy(learner: dict[str, Any], obs: jax.Array) -> jax.Array:
-        return jnp.argmax(linear_head(learner["params"], obs, shape.activation), axis=-1)
+        return jnp.argmax(q(learner["params"], obs), axis=-1)
 
     def explore(hyper: DQNHyper, learner: dict[str, Any], obs: jax.Array, key: jax.Array) -> jax.Array:
         coin_key, action_key = jax.random.split(key)
@@ -123,7 +145,7 @@ def make_trainer(shape: DQNShape):
                 "epsilon": exploration_rate(hyper, 1.0 - timesteps / shape.total_timesteps)}
 
     def update(hyper: DQNHyper, learner: dict[str, Any], batch: dict, lr: jax.Array, key: jax.Array) -> dict:
-        grads = jax.grad(dqn_loss)(learner["params"], learner["target"], batch, hyper.gamma, shape.activation)
+        grads = jax.grad(dqn_loss)(learner["params"], learner["target"], batch, hyper.gamma, q)
         params, opt = sgd_step(learner["params"], grads, learner["opt"], adam, lr, hyper.max_grad_norm)
         return {**learner, "params": params, "opt": opt}
 

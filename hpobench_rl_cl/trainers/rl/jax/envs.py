@@ -1,4 +1,5 @@
-"""Environments from gymnax (JAX classic control) with gymnasium's episode semantics.
+"""Environments in JAX with gymnasium's episode semantics: gymnax's classic control here, MiniGrid's
+Empty rooms in :mod:`.minigrid`.
 
 gymnax 0.0.9 reports one ``done`` for a failure and for the time limit alike. SB3 bootstraps the
 value of a time-limit truncation and not of a termination, so :func:`step` keeps them apart: it
@@ -64,6 +65,20 @@ class JaxEnv:
         return math.prod(self.env.observation_space(self.params).shape)
 
     @property
+    def obs_shape(self) -> tuple[int, ...]:
+        return (self.obs_size,)
+
+    obs_dtype = jnp.float32
+
+    @property
+    def network_input_shape(self) -> tuple[int, ...]:
+        return self.obs_shape
+
+    def network_input(self, obs: jax.Array) -> jax.Array:
+        """What a network sees of an observation (an image environment renders and scales it)."""
+        return obs
+
+    @property
     def max_episode_steps(self) -> int:
         return int(self.params.max_steps_in_episode)
 
@@ -81,10 +96,22 @@ class JaxEnv:
         return Step(obs, state, reward.astype(jnp.float32), terminated, truncated, final_obs)
 
 
-def make_env(env_id: str) -> JaxEnv:
+def env_ids() -> tuple[str, ...]:
+    """Every gymnasium id the jax backend has."""
+    from .minigrid import XMINIGRID_IDS
+
+    return (*GYMNAX_IDS, *XMINIGRID_IDS)
+
+
+def make_env(env_id: str) -> Any:
+    """``env_id``'s JAX environment (a :class:`JaxEnv` or a :class:`.minigrid.MiniGridEnv`)."""
     import gymnax
 
+    from .minigrid import XMINIGRID_IDS, make_minigrid
+
+    if env_id in XMINIGRID_IDS:
+        return make_minigrid(env_id)
     if env_id not in GYMNAX_IDS:
-        raise ProtocolError(f"the jax backend has no {env_id!r}; it has {', '.join(GYMNAX_IDS)}")
+        raise ProtocolError(f"the jax backend has no {env_id!r}; it has {', '.join(env_ids())}")
     env, params = gymnax.make(GYMNAX_IDS[env_id])
     return JaxEnv(env_id, env, params)

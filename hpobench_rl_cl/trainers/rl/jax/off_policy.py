@@ -136,7 +136,8 @@ def make_off_policy_trainer(shape: OffPolicyShape, env: JaxEnv, algorithm: Algor
         key, init_key, reset_key = jax.random.split(key, 3)
         obs, env_state = jax.vmap(env.reset)(jax.random.split(reset_key, n))
         slots = (shape.buffer_slots, n)
-        replay = {"obs": jnp.zeros((*slots, env.obs_size)), "next_obs": jnp.zeros((*slots, env.obs_size)),
+        replay = {"obs": jnp.zeros((*slots, *env.obs_shape), env.obs_dtype),
+                  "next_obs": jnp.zeros((*slots, *env.obs_shape), env.obs_dtype),
                   "actions": jnp.zeros((*slots, *action_shape), jnp.int32 if env.discrete else jnp.float32),
                   "rewards": jnp.zeros(slots), "dones": jnp.zeros(slots)}
         return OffPolicyCarry(algorithm.init(hyper, init_key), replay, jnp.int32(0), jnp.bool_(False), obs, env_state,
