@@ -269,25 +269,30 @@ def test_dqn_network_and_loss_are_sb3s():
     """SB3's DQN.train() on one minibatch, on SB3's own QNetwork holding the jax parameters."""
     from stable_baselines3 import DQN
 
+    from hpobench_rl_cl.trainers.rl.jax.envs import make_env
+
     shape, hyper, _ = dqn.split_config({"policy_kwargs": "dict(net_arch=[16, 16])"}, _spec("DQN"), 1000)
-    params = dqn.init_params(jax.random.PRNGKey(0), (4, 16, 16, 2))
-    for (w, b), n_in in zip(params, (4, 16, 16)):
+    env = make_env("CartPole-v1")
+    params = dqn.init_params(jax.random.PRNGKey(0), shape, env)
+    assert params["features"] == [], "MlpPolicy: SB3's FlattenExtractor, no parameters"
+    for (w, b), n_in in zip(params["q"], (4, 16, 16)):
         bound = 1 / np.sqrt(n_in)  # torch's nn.Linear default
         assert np.abs(np.asarray(w)).max() <= bound and np.abs(np.asarray(w)).max() > 0.8 * bound
         assert np.abs(np.asarray(b)).max() <= bound
-    target = dqn.init_params(jax.random.PRNGKey(1), (4, 16, 16, 2))
+    target = dqn.init_params(jax.random.PRNGKey(1), shape, env)
     model = DQN("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [16, 16]}, device="cpu")
     for network, values in ((model.q_net, params), (model.q_net_target, target)):
         linears = [m for m in network.q_net if isinstance(m, torch.nn.Linear)]
         with torch.no_grad():
-            for linear, (w, b) in zip(linears, values):
+            for linear, (w, b) in zip(linears, values["q"]):
                 linear.weight.copy_(torch.tensor(np.asarray(w).T))
                 linear.bias.copy_(torch.tensor(np.asarray(b)))
     rng = np.random.default_rng(3)
     batch = {"obs": rng.normal(size=(8, 4)).astype(np.float32), "next_obs": rng.normal(size=(8, 4)).astype(np.float32),
              "actions": rng.integers(2, size=8), "rewards": rng.normal(size=8).astype(np.float32),
              "dones": (rng.random(8) < 0.3).astype(np.float32)}
-    loss = float(dqn.dqn_loss(params, target, {k: jnp.asarray(v) for k, v in batch.items()}, jnp.float32(0.97), "relu"))
+    loss = float(dqn.dqn_loss(params, target, {k: jnp.asarray(v) for k, v in batch.items()}, jnp.float32(0.97),
+                              lambda p, obs: dqn.q_values(p, obs, shape, env)))
     t = {k: torch.tensor(v) for k, v in batch.items()}
     with torch.no_grad():
         next_q = model.q_net_target(t["next_obs"]).max(dim=1)[0]

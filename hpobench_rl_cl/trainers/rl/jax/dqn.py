@@ -85,10 +85,12 @@ def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
 
 def init_params(key: jax.Array, shape: DQNShape, env: Any) -> dict[str, list]:
     """SB3's ``QNetwork``: ``features`` (NatureCNN's layers, or none) and the linear ``q`` layers."""
+    if not shape.cnn:  # an MLP draws from the key itself, as before CnnPolicy existed (committed results)
+        return {"features": [], "q": torch_linear_init(key, (math.prod(env.network_input_shape), *shape.net_arch,
+                                                             env.n_actions))}
     features_key, q_key = jax.random.split(key)
-    features = nature_cnn_init(features_key, env.network_input_shape) if shape.cnn else []
-    n_features = NATURE_CNN_FEATURES if shape.cnn else math.prod(env.network_input_shape)
-    return {"features": features, "q": torch_linear_init(q_key, (n_features, *shape.net_arch, env.n_actions))}
+    return {"features": nature_cnn_init(features_key, env.network_input_shape),
+            "q": torch_linear_init(q_key, (NATURE_CNN_FEATURES, *shape.net_arch, env.n_actions))}
 
 
 def q_values(params: dict[str, list], obs: jax.Array, shape: DQNShape, env: Any) -> jax.Array:
