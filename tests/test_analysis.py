@@ -109,28 +109,22 @@ def test_cli_audit_writes_markdown_json_and_plots(tmp_path):
                                                "tuning_vs_held_out.png", "tuning_vs_held_out.svg"}
 
 
-def test_runs_shorter_than_their_protocol_are_pipeline_checks_and_never_rank(tmp_path):
-    """The committed jax main job trained its protocol's full length; the older SB3 quick study of
-    ppo-cartpole trained 6,144 of 100,000 steps: it shows, labelled, and ranks nowhere."""
-    import shutil
-    from pathlib import Path
-
+def test_the_front_page_matrix_of_the_committed_results():
+    """The committed full-length jax studies: one row per benchmark, the baseline first, each cell the
+    normalized test IQM; one HPO run of the quick scale's two leaves every tool incomplete, unranked."""
     from hpobench_rl_cl.analysis.results import collect
-    from hpobench_rl_cl.analysis.tables import PIPELINE_CHECK, aggregate, protocol_views, verdict
+    from hpobench_rl_cl.analysis.tables import family_matrix, protocol_views, verdict
 
-    (tmp_path / "rl").mkdir()
-    for study in ("ppo-cartpole-jax-quick-random-s0", "ppo-cartpole-quick-random-s0"):
-        for path in Path("results/rl").glob(f"{study}.*"):
-            shutil.copy(path, tmp_path / "rl" / path.name)
-    views = {v.protocol_id: v for v in protocol_views(collect(tmp_path))}
-    full, short = views["ppo-cartpole-jax@quick"], views["ppo-cartpole@quick"]
-    assert full.backend == "jax" and short.backend == "sb3"
-    assert {r.standing for r in short.rows} == {PIPELINE_CHECK} and not any(r.ranked for r in short.rows)
-    assert {r.method: r.standing for r in full.rows} == {"hand-tuned": "baseline", "random": "incomplete"}
-    assert verdict(short) == "no verdict: runs shorter than the protocol's own length"
-    assert verdict(full) == "no verdict: no complete tool entry and hand-tuned baseline yet", "random has 1 of 2 runs"
-    table = {row["method"]: row["protocols"] for row in aggregate(list(views.values()), "rl")}
-    assert table == {"hand-tuned": 1}, "only the full-length protocol's ranked rows enter an aggregate"
+    matrix = family_matrix(protocol_views(collect("results")), "rl")
+    benchmarks = {view.protocol_id: cells for view, cells in matrix.benchmarks}
+    assert {"ppo-cartpole-jax@quick", "dqn-cartpole-jax@quick"} <= set(benchmarks)
+    assert matrix.methods[:2] == ["hand-tuned", "random"]
+    ppo = benchmarks["ppo-cartpole-jax@quick"]
+    assert ppo["hand-tuned"].normalized == (1.0, 1.0, 1.0), "500 on every test seed: its own mean"
+    assert ppo["random"].row.standing == "incomplete" and not ppo["random"].row.ranked
+    assert 0.8 < ppo["random"].normalized[0] <= 1.0
+    assert matrix.average_rank == {"hand-tuned": 1.0}, "only ranked entries enter the average rank"
+    assert all(verdict(view).startswith("no verdict") for view, _ in matrix.benchmarks)
 
 
 def test_the_verdict_line_says_whether_tuning_beats_hand_tuned_and_by_how_much():

@@ -40,6 +40,8 @@ def _run(protocol: str, tmp_path: Path, *extra: str) -> list[str]:
     ({"test_seeds": [5, 10**23]}, "test_seeds must be integers from 0 to"),
     ({"scales": {"smoke": {"total_timesteps": 10**30}}}, "total_timesteps must be from 1 to"),
     ({"base_config": {"n_steps": 64, "batch_size": 32, "n_envs": 0}}, "n_envs 0 lies outside"),
+    ({"scales": {"smoke": {"total_timesteps": 128}, "quick": {"total_timesteps": 64}}},
+     "scale 'quick' shortens training (total_timesteps 64 < 256); a scale cuts trials, never training length"),
 ])
 def test_bad_protocol_values_are_refused_before_training(tmp_path, capsys, changes, message):
     err = _one_line_error(capsys, _run(_protocol(tmp_path, **changes), tmp_path))

@@ -31,10 +31,11 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def real_results(tmp_path_factory) -> Path:
-    """Results of two real smoke studies: PPO CartPole (random search) and the tiny CL protocol."""
+    """Results of real studies: PPO CartPole (random search) and the tiny CL protocol at their quick
+    scale (the test protocols' full length), and a smoke study the site must leave out."""
     root = tmp_path_factory.mktemp("real")
-    for protocol in (TINY, TINY_CL):
-        api.run_study(protocol, scale="smoke", workers=1, store=root / "runs", results=root / "results",
+    for protocol, scale in ((TINY, "quick"), (TINY_CL, "quick"), (TINY, "smoke")):
+        api.run_study(protocol, scale=scale, workers=1, store=root / "runs", results=root / "results",
                       progress=False)
     return root / "results"
 
@@ -42,7 +43,7 @@ def real_results(tmp_path_factory) -> Path:
 def _with_hostile_tool_name(results: Path, target: Path) -> Path:
     """A copy of the results where the RL study's HPO tool is called HOSTILE (its numbers are real)."""
     shutil.copytree(results, target)
-    csv = next((target / "rl").glob("*-random-s0.csv"))
+    csv = next((target / "rl").glob("*-quick-random-s0.csv"))
     frame = pd.read_csv(csv)
     frame["optimizer"] = HOSTILE
     frame.to_csv(csv, index=False)
@@ -70,14 +71,17 @@ def _site_files(site: Path) -> list[Path]:
 def test_site_is_self_contained_and_shows_every_method(real_results, tmp_path):
     index = build(real_results, tmp_path / "site")
     site = index.parent
-    page = index.read_text()
-    for text in ("tiny-cartpole@smoke", "tiny-cl-naive@smoke", "tiny-cl-replay@smoke", "hand-tuned", "random",
+    front, page = index.read_text(), (site / "studies.html").read_text()
+    for text in ("tiny-cartpole@quick", "tiny-cl-naive@quick", "tiny-cl-replay@quick", "hand-tuned", "random",
                  "Tuning phase vs evaluation phase"):
         assert text in page
-    for protocol in ("tiny-cartpole@smoke", "tiny-cl-replay@smoke"):
+    assert "tiny-cartpole@quick" not in front, "a modified protocol is no benchmark of the front page"
+    assert "1 smoke-scale study" in front and "@smoke" not in page and not list(site.rglob("*smoke*")), \
+        "smoke studies test the pipeline: never on the site"
+    for protocol in ("tiny-cartpole@quick", "tiny-cl-replay@quick"):
         detail = next((site / "protocols").glob(f"{protocol.replace('@', '-')}-modified-protocol-*.html")).read_text()
         assert "Anytime performance" in detail and "Provenance" in detail and "protocol hash" in detail
-    assert (site / "data" / "rl" / "tiny-cartpole-smoke-random-s0.csv").is_file()
+    assert (site / "data" / "rl" / "tiny-cartpole-quick-random-s0.csv").is_file()
     for path in _site_files(site):
         if path.suffix in (".html", ".js", ".css"):
             content = path.read_text()
@@ -88,9 +92,9 @@ def test_site_is_self_contained_and_shows_every_method(real_results, tmp_path):
 def test_hostile_text_from_results_is_escaped(real_results, tmp_path):
     results = _with_hostile_tool_name(real_results, tmp_path / "results")
     index = build(results, tmp_path / "site")
-    for page in [index, *index.parent.joinpath("protocols").glob("*.html")]:
+    for page in [index, index.parent / "studies.html", *index.parent.joinpath("protocols").glob("*.html")]:
         assert "<script>alert" not in page.read_text()
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index.read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (index.parent / "studies.html").read_text()
 
 
 def test_malformed_file_is_one_line_naming_file_and_row_and_keeps_the_old_site(real_results, tmp_path, capsys):
@@ -99,7 +103,7 @@ def test_malformed_file_is_one_line_naming_file_and_row_and_keeps_the_old_site(r
     before = index.read_text()
     broken = tmp_path / "broken"
     shutil.copytree(real_results, broken)
-    csv = broken / "rl" / "tiny-cartpole-smoke-random-s0.csv"
+    csv = broken / "rl" / "tiny-cartpole-quick-random-s0.csv"
     frame = pd.read_csv(csv)
     frame["score"] = frame["score"].astype(object)
     frame.loc[1, "score"] = "abc"
@@ -130,7 +134,7 @@ def test_site_in_a_real_headless_browser(real_results, tmp_path):
     executable = _browser()
     results = _with_hostile_tool_name(real_results, tmp_path / "results")
     index = build(results, tmp_path / "site")
-    views = protocol_views(collect(results))
+    views = [v for v in protocol_views(collect(results)) if not v.protocol_id.split(" ")[0].endswith("@smoke")]
     expected_rows = {family: sum(len(v.rows) for v in views if v.family == family) for family in ("rl", "cl")}
     requests, console_errors, dialogs = [], [], []
     with sync_playwright() as playwright:
@@ -140,7 +144,7 @@ def test_site_in_a_real_headless_browser(real_results, tmp_path):
         page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: console_errors.append(str(error)))
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.goto(index.as_uri())
+        page.goto(index.parent.joinpath("studies.html").as_uri())
         page.wait_for_load_state("load")
 
         for family, count in expected_rows.items():
@@ -199,6 +203,5 @@ def test_a_plugin_package_adds_rows_without_editing_the_suite(real_results, tmp_
     views = {v.protocol_id: v for v in protocol_views(collect(results))}
     assert {r.method for r in _view(views, "trpo-cartpole@smoke").rows} == {"hand-tuned", "sobol"}
     assert {r.method for r in _view(views, "digits-online-ewc-ewc-online@smoke").rows} == {"hand-tuned", "sobol"}
-    page = index.read_text()
-    assert "trpo-cartpole@smoke" in page and "digits-online-ewc-ewc-online@smoke" in page and "sobol" in page
-    assert list((index.parent / "protocols").glob("trpo-cartpole-smoke-modified-protocol-*.html"))
+    smoke = sum(str(s.trials["scale"].iloc[0]) == "smoke" for s in collect(results).studies)
+    assert smoke >= 3 and f"{smoke} smoke-scale studies" in index.read_text(), "counted, not shown"

@@ -54,35 +54,12 @@ class StudyRecord:
         return int(self.protocol.get("epochs") if self.family == "cl" else self.protocol.get("total_timesteps", 0))
 
     @property
-    def pipeline_check(self) -> bool:
-        """True when its runs are shorter than its shipped protocol's own length (``smoke``, or an
-        older scale that shortened training): a check that the pipeline runs, not a benchmark result."""
-        full = protocol_length(self.family, str(self.trials.iloc[0]["protocol"]), self.protocol)
-        return full is not None and self.run_length < full
-
-    @property
     def protocol_id(self) -> str:
         """``name@scale`` for an official benchmark; a modified protocol (another hash under a
         shipped or unknown name) is its own, labelled entry."""
         first = self.trials.iloc[0]
         name = f"{first['protocol']}@{first['scale']}"
         return name if self.official else f"{name} (modified protocol {str(first['protocol_hash'])[:8]})"
-
-
-def protocol_length(family: str, name: str, protocol: dict[str, Any]) -> int | None:
-    """A shipped protocol's own run length (its paper scale; variants ``NAME+...`` share their base's);
-    None for a protocol the suite does not ship."""
-    from ..errors import ProtocolError
-    from ..protocol.cl import read_cl_suite
-    from ..protocol.rl import read_protocol
-
-    try:
-        if family == "cl":
-            suite = read_cl_suite(str(protocol.get("suite", name)), "paper")
-            return next(iter(suite.strategies.values())).epochs
-        return read_protocol(name.split("+")[0], "paper").total_timesteps
-    except ProtocolError:
-        return None
 
 
 @dataclass

@@ -22,8 +22,6 @@ from . import stats
 from .results import Results, StudyRecord
 
 HAND_TUNED = "hand-tuned"
-#: The standing of every row of a protocol whose runs were shorter than its own length.
-PIPELINE_CHECK = "pipeline check"
 HELD_OUT = tuple(HELD_OUT_PHASES.values())
 
 
@@ -46,8 +44,7 @@ class MethodRow:
     studies: int
     rank: float = 0.0
     #: Tools: "complete", "incomplete" (not every HPO seed 0..hpo_runs-1) or "modified protocol";
-    #: baselines: "baseline" or "user-declared baseline"; any row of runs shorter than the protocol's
-    #: own length: "pipeline check". Only complete entries and baselines rank.
+    #: baselines: "baseline" or "user-declared baseline". Only complete entries and baselines rank.
     standing: str = "baseline"
 
     @property
@@ -214,9 +211,6 @@ def protocol_views(results: Results) -> list[ProtocolView]:
                             **s.summary["incumbent"]} for s in tool_studies]
         if not rows:
             continue
-        if any(s.pipeline_check for s in studies):
-            for row in rows:
-                row.standing = PIPELINE_CHECK
         order = np.argsort([-r.iqm[0] for r in rows], kind="stable")
         ranked = [r for r in rows if r.ranked]
         for row in rows:
@@ -239,9 +233,7 @@ def verdict(view: ProtocolView) -> str:
     hand = next((r for r in view.rows if r.method == HAND_TUNED and r.ranked), None)
     tools = [r for r in view.rows if r.ranked and r.method != HAND_TUNED]
     if hand is None or not tools:
-        reason = ("runs shorter than the protocol's own length" if any(r.standing == PIPELINE_CHECK for r in view.rows)
-                  else "no complete tool entry and hand-tuned baseline yet")
-        return f"no verdict: {reason}"
+        return "no verdict: no complete tool entry and hand-tuned baseline yet"
     best = max(tools, key=lambda r: r.iqm[0])
     difference = best.iqm[0] - hand.iqm[0]
     if best.iqm[1] > hand.iqm[2]:
@@ -291,3 +283,49 @@ def _matrix(runs: dict[str, np.ndarray], protocols: list[str]) -> np.ndarray:
     """(runs, protocols), keeping the run count every protocol has (rliable needs a rectangle)."""
     n = min(len(runs[p]) for p in protocols)
     return np.column_stack([runs[p][:n] for p in protocols])
+
+
+#: The column order of a family's matrix: the baseline, the tools as the paper lists them, the rest by name.
+METHOD_ORDER = (HAND_TUNED, "random", "dehb", "smac", "smac-mf", "tpe", "pbt", "pb2")
+
+
+@dataclass
+class MatrixCell:
+    """One method on one benchmark: normalized test IQM [95% CI] and whether it ranks."""
+
+    normalized: tuple[float, float, float] | None
+    row: MethodRow
+
+
+@dataclass
+class FamilyMatrix:
+    """A family's benchmarks x methods, the front page's table."""
+
+    methods: list[str]
+    benchmarks: list[tuple[ProtocolView, dict[str, MatrixCell]]]
+    average_rank: dict[str, float]
+
+
+def normalized_iqm(view: ProtocolView, row: MethodRow) -> tuple[float, float, float] | None:
+    """``row``'s test IQM [95% CI] on the normalized scale (0 = the protocol's worst score, 1 = the
+    hand-tuned baseline's test mean); None without a baseline to normalize by."""
+    hand = next((r for r in view.rows if r.method == HAND_TUNED), None)
+    if hand is None or hand.mean == view.worst_score:
+        return None
+    return _iqm_ci(stats.normalize(row.scores, view.worst_score, hand.mean))
+
+
+def family_matrix(views: list[ProtocolView], family: str) -> FamilyMatrix:
+    """Every official benchmark of ``family`` (no modified protocol) against every method that ran on
+    one; the average rank counts ranked entries only."""
+    shown = [v for v in views if v.family == family and "modified protocol" not in v.protocol_id]
+    found = {r.method for v in shown for r in v.rows}
+    methods = [m for m in METHOD_ORDER if m in found] + sorted(found - set(METHOD_ORDER))
+    ranks: dict[str, list[float]] = defaultdict(list)
+    for view in shown:
+        for row in view.rows:
+            if row.ranked:
+                ranks[row.method].append(row.rank)
+    return FamilyMatrix(methods,
+                        [(v, {r.method: MatrixCell(normalized_iqm(v, r), r) for r in v.rows}) for v in shown],
+                        {m: float(np.mean(r)) for m, r in ranks.items()})

@@ -224,7 +224,7 @@ def read_cl_suite(name_or_path: str, scale: str = "quick") -> CLSuite:
     origin = str(path)
     data = read_protocol_file(path)
     check_types(data, origin, _REQUIRED, _OPTIONAL)
-    resolved = apply_scale(data, scale, origin, _SCALABLE)
+    resolved = apply_scale(data, scale, origin, _SCALABLE, "epochs")
     check_types(resolved, f"{origin} (scale {scale})", _REQUIRED, _OPTIONAL)
     tuning = _data_spec(resolved["tuning_data"], f"{origin}: tuning_data")
     evaluation = _data_spec(resolved["evaluation_data"], f"{origin}: evaluation_data")

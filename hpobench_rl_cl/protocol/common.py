@@ -143,10 +143,20 @@ def check_types(data: Mapping[str, Any], origin: str, required: Mapping[str, Any
             raise ProtocolError(f"{origin}: {key!r} has the wrong type ({type(value).__name__})")
 
 
-def apply_scale(data: dict[str, Any], scale: str, origin: str, scalable: set[str]) -> dict[str, Any]:
-    """The file's values with the ``scales`` block's overrides for ``scale`` (``paper``: none)."""
+def apply_scale(data: dict[str, Any], scale: str, origin: str, scalable: set[str], length_key: str) -> dict[str, Any]:
+    """The file's values with the ``scales`` block's overrides for ``scale`` (``paper``: none).
+
+    A scale cuts trials (configurations, seeds, tool runs), never the training length
+    (``length_key``): a result from a run shorter than its protocol's is no result. Only ``smoke``,
+    which tests the pipeline and is never exported, may shorten runs."""
     if scale not in SCALES:
         raise ProtocolError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    full = data.get(length_key)
+    for name, values in (data.get("scales") or {}).items():
+        shortened = (values or {}).get(length_key) if isinstance(values, dict) else None
+        if name != "smoke" and isinstance(shortened, (int, float)) and isinstance(full, (int, float)) and shortened < full:
+            raise ProtocolError(f"{origin}: scale {name!r} shortens training ({length_key} {shortened} < {full}); "
+                                f"a scale cuts trials, never training length (only smoke may)")
     resolved = {k: v for k, v in data.items() if k != "scales"}
     if scale == "paper":
         return resolved

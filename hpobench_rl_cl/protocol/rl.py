@@ -151,7 +151,7 @@ def read_protocol(name_or_path: str = DEFAULT_PROTOCOL, scale: str = DEFAULT_SCA
     data = read_protocol_file(path)
     origin = str(path)
     check_types(data, origin, _REQUIRED, _OPTIONAL)
-    resolved = apply_scale(data, scale, origin, _SCALABLE)
+    resolved = apply_scale(data, scale, origin, _SCALABLE, "total_timesteps")
     check_types(resolved, f"{origin} (scale {scale})", _REQUIRED, _OPTIONAL)
     space_name, space_definition = load_space_definition(resolved["search_space"])
     protocol = RLProtocol(
