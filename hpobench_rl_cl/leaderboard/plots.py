@@ -32,6 +32,7 @@ def anytime_plot(view: ProtocolView, path: Path) -> Path | None:
     axis.set_xlabel("budget spent (full-run equivalents)")
     axis.set_ylabel("incumbent tuning score")
     axis.set_title(f"{view.protocol_id}: anytime performance")
+    sns.move_legend(axis, "upper left", bbox_to_anchor=(1.02, 1), title="HPO tool", frameon=False)  # clear of the curves
     return _save(figure, path)
 
 
@@ -43,5 +44,5 @@ def test_scores_plot(view: ProtocolView, path: Path) -> Path | None:
     sns.stripplot(data=view.test_points, x="score", y="method", hue="method", legend=False, size=6, jitter=0.15,
                   ax=axis)
     axis.set_xlabel("held-out score per seed")
-    axis.set_ylabel("")
+    axis.set_ylabel("method")
     return _save(figure, path)
