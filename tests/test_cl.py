@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 import yaml
@@ -202,6 +203,24 @@ def test_cifar100_loader_reads_torchvision_on_disk_format(tmp_path):
     with pytest.raises(ProtocolError, match="CIFAR-100 not found"):
         DataSpec("cifar100", (0,), {"root": str(tmp_path / "missing")}).load()
 
+    # The CL paper's pipeline: random crop and flip in training only, per-channel normalization in both.
+    from hpobench_rl_cl.trainers.cl.avalanche import scenario_for
+    from hpobench_rl_cl.trainers.cl.data import CIFAR100_MEAN, CIFAR100_STD
+    from hpobench_rl_cl.trainers.cl.spec import CLTrainSpec
+
+    spec = CLTrainSpec("naive", "resnet18-cifar", DataSpec("cifar100", (50, 51, 99), {"root": str(tmp_path)}), 3,
+                       None, 10, 1993, "final_accuracy", full_epochs=1)
+    scenario, _, _ = scenario_for(spec, "cpu")
+    mean, std = np.array(CIFAR100_MEAN)[:, None, None], np.array(CIFAR100_STD)[:, None, None]
+    image = scenario.test_stream[0].dataset[0][0].numpy()
+    assert any(np.allclose(image, (raw.numpy() - mean) / std, atol=1e-5) for raw in test.images), \
+        "evaluation: normalized, not augmented"
+    torch.manual_seed(0)
+    draws = [scenario.train_stream[0].dataset[0][0].numpy() for _ in range(8)]
+    assert any(not np.allclose(draws[0], d) for d in draws[1:]), "training: a new random crop or flip per read"
+    assert not any(np.allclose(draws[0], (raw.numpy() - mean) / std) for raw in train.images), "augmented"
+    assert draws[0].min() < -1.0 < 1.0 < draws[0].max(), "and normalized (raw images lie in [0, 1])"
+
 
 def _image_tree(root: Path, classes: list[str]) -> None:
     from PIL import Image
@@ -266,3 +285,23 @@ def test_multi_fidelity_tools_train_fewer_epochs_and_refuse_a_single_level(workd
     argv = ["run", "glyphs-halves", "--scale", "smoke", "--optimizer", "dehb", "--store", str(workdir["store"])]
     assert cli.main(argv) == 2
     assert "single fidelity level (1 epochs)" in capsys.readouterr().err
+
+
+def test_tuned_epochs_scale_with_fidelity_and_are_what_the_budget_is_charged():
+    """The CL paper's space tunes the epochs: a trial trains them scaled by its fidelity, never more
+    than its budget, and the runner charges a tool what it trains."""
+    from hpobench_rl_cl.protocol import read_cl_suite
+    from hpobench_rl_cl.trainers.cl.avalanche import AvalancheBackend, lr_scheduler, trained_epochs
+
+    assert trained_epochs({"epochs": 120}, 200, 200) == 120 and trained_epochs({"epochs": 120}, 50, 200) == 30
+    assert trained_epochs({"epochs": 170}, 2, 2) == 2, "smoke's two epochs cap every configuration"
+    assert trained_epochs({"lr": 0.1}, 5, 5) == 5, "without tuned epochs: the budget"
+    protocol = read_cl_suite("cifar100-half", "paper").strategies["derpp"]
+    assert protocol.memory_size == 1000 and protocol.tuning_seeds == (0,) and protocol.deviations
+    assert set(protocol.search_space().keys()) >= {"epochs", "lr", "batch_size", "weight_decay", "lr_schedule",
+                                                   "derpp_alpha", "derpp_beta"}
+    spec = protocol.train_specs("cpu")["tuning"]
+    assert AvalancheBackend().trained_units(spec, {"epochs": 40}, 100) == 20
+    step = lr_scheduler("step", torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), 40)
+    assert step.milestones == {20: 1, 30: 1} and step.gamma == 0.1
+    assert lr_scheduler("constant", None, 40) is None

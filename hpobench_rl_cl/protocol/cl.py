@@ -43,7 +43,8 @@ _REQUIRED = {
     "evaluation_seeds": list,
     "hand_tuned": dict,
 }
-_OPTIONAL = {"description": str, "metric": str, "scales": dict, "backend": str, "hpo_runs": int}
+_OPTIONAL = {"description": str, "metric": str, "scales": dict, "backend": str, "hpo_runs": int, "base_config": dict,
+             "deviations": list}
 _SCALABLE = {"epochs", "budget_full_runs", "tuning_seeds", "evaluation_seeds", "strategies", "hpo_runs"}
 _SCENARIO_KEYS = {"n_experiences", "first_experience", "memory_size", "class_order_seed"}
 SCORE_METRICS = ("final_accuracy", "average_incremental_accuracy")
@@ -71,6 +72,8 @@ class CLProtocol(ProtocolBase):
     budget_full_runs: float
     seeds: SeedSplit
     hand_tuned: dict[str, Any]
+    #: Where the protocol departs from the paper it follows, each said in a line (shown on the leaderboard).
+    deviations: tuple[str, ...] = ()
     backend: str = "avalanche"
     hpo_runs: int = 1
     description: str = ""
@@ -104,8 +107,8 @@ class CLProtocol(ProtocolBase):
             return CLTrainSpec(
                 strategy=self.strategy, model=self.model, data=data, n_experiences=self.n_experiences,
                 first_experience_classes=self.first_experience_classes, memory_size=self.memory_size,
-                class_order_seed=self.class_order_seed, metric=self.metric, worst_score=self.worst_score,
-                device=device,
+                class_order_seed=self.class_order_seed, metric=self.metric, full_epochs=self.epochs,
+                worst_score=self.worst_score, device=device,
             )
 
         tuning = spec(self.tuning_data)
@@ -251,13 +254,15 @@ def read_cl_suite(name_or_path: str, scale: str = "quick") -> CLSuite:
         where = f"{origin}: strategy {strategy!r}"
         own = own_spaces.get(strategy) or {}
         space = {"hyperparameters": {**shared_space["hyperparameters"], **(own.get("hyperparameters") or {})}}
-        config = {**hand_tuned["config"], **(own.get("hand_tuned") or {})}
+        config = {**(resolved.get("base_config") or {}), **hand_tuned["config"], **(own.get("hand_tuned") or {})}
         source = hand_tuned["source"] + (f"; {own['source']}" if own.get("source") else "")
         protocol = CLProtocol(
             suite=resolved["name"], strategy=strategy, scale=scale, model=resolved["model"], tuning_data=tuning,
             evaluation_data=evaluation, n_experiences=n, first_experience_classes=first, memory_size=memory,
             class_order_seed=order_seed, epochs=resolved["epochs"], metric=metric,
-            search_space_name=f"{shared_name}+{strategy}", search_space_definition=space, base_config={},
+            search_space_name=f"{shared_name}+{strategy}", search_space_definition=space,
+            base_config=dict(resolved.get("base_config") or {}),
+            deviations=tuple(str(d) for d in resolved.get("deviations") or ()),
             budget_full_runs=float(resolved["budget_full_runs"]), seeds=seeds,
             hand_tuned={"config": config, "source": source}, backend=backend_name(resolved, "cl", origin),
             hpo_runs=hpo_runs(resolved, origin), description=resolved.get("description", ""), source_path=origin,

@@ -67,8 +67,10 @@ def scenario_for(spec: CLTrainSpec, device: str) -> tuple[Any, bool, str | None]
     import torch
     from avalanche.benchmarks import nc_benchmark
 
-    from .data import dataset_digest
+    from .data import DATASETS, dataset_digest
 
+    transforms = DATASETS.get(spec.data.source).transforms
+    train_transform, eval_transform = transforms() if transforms else (None, None)
     train, test = spec.data.load()
     in_memory = all(isinstance(d.images, torch.Tensor) for d in (train, test))
     digest = dataset_digest(train, test) if in_memory else None
@@ -77,6 +79,7 @@ def scenario_for(spec: CLTrainSpec, device: str) -> tuple[Any, bool, str | None]
     return nc_benchmark(
         _ClassificationData(train), _ClassificationData(test), n_experiences=spec.n_experiences, task_labels=False,
         seed=spec.class_order_seed, per_exp_classes=per_exp, class_ids_from_zero_from_first_exp=True,
+        train_transform=train_transform, eval_transform=eval_transform,
     ), on_gpu, digest
 
 
@@ -111,6 +114,27 @@ def deterministic_math() -> Iterator[None]:
         torch.backends.mkldnn.enabled = before[1]
 
 
+def trained_epochs(config: dict[str, Any], budget: int, full_epochs: int) -> int:
+    """Epochs per experience: a configuration that tunes its epochs (the CL paper's space) trains
+    them scaled by the trial's fidelity (``budget / full_epochs``), never more than the budget (the
+    smoke scale's few epochs cap every configuration); otherwise the trial's budget."""
+    if "epochs" not in config:
+        return budget
+    return max(1, min(budget, round(config["epochs"] * budget / full_epochs)))
+
+
+def lr_scheduler(name: str, optimizer: Any, epochs: int) -> Any:
+    """The configuration's ``lr_schedule`` over ``epochs`` per experience (None: constant): cosine
+    annealing, or steps of 0.1 at half and three quarters of the epochs (PyCIL's milestones sit there)."""
+    import torch
+
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if name == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[epochs // 2, 3 * epochs // 4], gamma=0.1)
+    return None
+
+
 def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
     """Train a strategy through the scenario and score it. Never raises (failures are ``crashed``)."""
     with deterministic_math():
@@ -139,12 +163,11 @@ def _train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
         model = CL_MODELS.get(spec.model)(spec.data.info())
         optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config.get("momentum", 0.0),
                                     weight_decay=config.get("weight_decay", 0.0))
-        plugins = []
-        if config.get("lr_schedule", "constant") == "cosine":
-            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=trial.budget)
-            plugins.append(LRSchedulerPlugin(cosine, reset_scheduler=True, reset_lr=True))
+        epochs = trained_epochs(config, trial.budget, spec.full_epochs)
+        schedule = lr_scheduler(config.get("lr_schedule", "constant"), optimizer, epochs)
+        plugins = [] if schedule is None else [LRSchedulerPlugin(schedule, reset_scheduler=True, reset_lr=True)]
         common = {
-            "train_mb_size": int(config["batch_size"]), "train_epochs": trial.budget,
+            "train_mb_size": int(config["batch_size"]), "train_epochs": epochs,
             "eval_mb_size": spec.eval_batch_size, "device": device, "plugins": plugins,
             "evaluator": EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
         }
@@ -159,7 +182,7 @@ def _train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
             matrix.append(_experience_accuracies(learner.eval(scenario.test_stream, **loader), spec.n_experiences))
             curve.append((i + 1, 100.0 * cl_metrics.seen_accuracy(np.array(matrix)[:, : i + 1], weights[: i + 1])[-1]))
         metrics = cl_metrics.all_metrics(matrix, weights)
-        notes["trained"] = trial.budget
+        notes["trained"] = epochs
         notes["data_digest"] = data_digest
         notes.update({"accuracy_matrix": matrix, "test_sizes": weights, **metrics,
                       "class_order": [int(c) for c in scenario.classes_order_original_ids]})
@@ -210,6 +233,9 @@ class AvalancheBackend(TrainerBackend):
                 raise ProtocolError(f"{protocol.source_path}: evaluation_data shares {shared} image(s) with tuning_data "
                                     f"(e.g. {example}): the evaluation data must be unseen")
             _DISJOINT.add(key)
+
+    def trained_units(self, spec: CLTrainSpec, config: Any, budget: int) -> int:
+        return trained_epochs(config, budget, spec.full_epochs)
 
     def accepted_hyperparameters(self, protocol: Any) -> set[str] | None:
         from .strategies import accepted_hyperparameters

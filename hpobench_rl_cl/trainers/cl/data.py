@@ -78,6 +78,8 @@ class DataSource:
     load: DatasetLoader
     missing: Callable[[dict[str, Any]], str | None] = lambda options: None
     fetch: Callable[[dict[str, Any]], None] | None = None
+    #: (training, evaluation) transforms of image tensors, built on first use; None: images as loaded.
+    transforms: Callable[[], tuple[Any, Any]] | None = None
 
 
 DATASETS: Registry[DataSource] = Registry("CL dataset", "hpobench_rl_cl.datasets")
@@ -216,8 +218,22 @@ def _missing_cifar100(options: dict[str, Any]) -> str | None:
             "network exists")
 
 
+#: PyCIL's CIFAR-100 channel statistics (the CL paper's code base).
+CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)
+
+
+def cifar100_transforms() -> tuple[Any, Any]:
+    """The CL paper's CIFAR pipeline: random crop (padding 4) and horizontal flip in training only,
+    per-channel normalization in both phases."""
+    from torchvision import transforms
+
+    normalize = transforms.Normalize(CIFAR100_MEAN, CIFAR100_STD)
+    return (transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), normalize]),
+            normalize)
+
+
 DATASETS.add("cifar100", DataSource(lambda _: DatasetInfo(3, 32, 100, 500), _load_cifar100, _missing_cifar100,
-                                    _fetch_cifar100))
+                                    _fetch_cifar100, cifar100_transforms))
 
 
 # imagefolder -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ class CLTrainSpec:
     memory_size: int
     class_order_seed: int
     metric: str
+    full_epochs: int  # the protocol's epochs per experience: a trial's budget is a fraction of them
     eval_batch_size: int = 256
     worst_score: float = 0.0
     device: str = "auto"

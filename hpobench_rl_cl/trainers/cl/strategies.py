@@ -6,8 +6,8 @@ takes (mini-batch size, epochs, device, evaluator, plugins), and returns the str
 one more (``@STRATEGIES.register("name")``, an entry point, or ``module:function`` in a protocol)
 adds a strategy without touching the trainer.
 
-Hyperparameters shared by every strategy (lr, momentum, weight_decay, batch_size, lr_schedule) are
-consumed by the trainer; :data:`OWN_HYPERPARAMETERS` lists what each built-in method adds.
+Hyperparameters shared by every strategy (lr, momentum, weight_decay, batch_size, lr_schedule and,
+where a protocol tunes them as GTEP does, epochs) are consumed by the trainer; :data:`OWN_HYPERPARAMETERS` lists what each built-in method adds.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import nn
 
 from ...registry import Registry
 
-SHARED_HYPERPARAMETERS = ("lr", "momentum", "weight_decay", "batch_size", "lr_schedule")
+SHARED_HYPERPARAMETERS = ("lr", "momentum", "weight_decay", "batch_size", "lr_schedule", "epochs")
 
 
 @dataclass(frozen=True)
@@ -126,12 +126,14 @@ def agem(model, optimizer, hp, ctx, common):
                 patterns_per_exp=max(1, ctx.memory_size // ctx.n_experiences), sample_size=ctx.batch_size, **common)
 
 
-@strategy("der", "der_alpha", "der_beta")
-def der(model, optimizer, hp, ctx, common):
+@strategy("derpp", "derpp_alpha", "derpp_beta")
+def derpp(model, optimizer, hp, ctx, common):
+    """Avalanche's ``DER`` is DER++ (Buzzega et al. 2020: replayed logits and labels), not the CL
+    paper's DER (Dynamically Expandable Representation, Yan et al. 2021), which Avalanche lacks."""
     from avalanche.training import DER
 
     return DER(model=model, optimizer=optimizer, criterion=_ce(), mem_size=ctx.memory_size,
-               batch_size_mem=ctx.batch_size, alpha=hp["der_alpha"], beta=hp["der_beta"], **common)
+               batch_size_mem=ctx.batch_size, alpha=hp["derpp_alpha"], beta=hp["derpp_beta"], **common)
 
 
 @strategy("er-ace")
