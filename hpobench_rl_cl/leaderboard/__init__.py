@@ -32,7 +32,8 @@ def build(results_dir: str | Path = DEFAULT_RESULTS_DIR, out_dir: str | Path = D
 
     results = collect(results_dir)
     shown = [s for s in results.studies if str(s.trials["scale"].iloc[0]) != "smoke"]
-    site = {"smoke_skipped": len(results.studies) - len(shown), "reproductions": bool(results.reproductions)}
+    reproductions = {name: table for name, table in results.reproductions.items() if not name.endswith("-smoke")}
+    site = {"smoke_skipped": len(results.studies) - len(shown), "reproductions": bool(reproductions)}
     views = protocol_views(replace(results, studies=shown))
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -48,8 +49,8 @@ def build(results_dir: str | Path = DEFAULT_RESULTS_DIR, out_dir: str | Path = D
         (staging / "index.html").write_text(render.overview(matrices, site), encoding="utf-8")
         (staging / "studies.html").write_text(render.studies_page(views, aggregates, results.comparisons, site),
                                               encoding="utf-8")
-        if results.reproductions:
-            (staging / "reproductions.html").write_text(render.reproductions_page(results.reproductions, site),
+        if reproductions:
+            (staging / "reproductions.html").write_text(render.reproductions_page(reproductions, site),
                                                        encoding="utf-8")
         for view in views:
             name = render.slug(view.protocol_id)

@@ -40,5 +40,12 @@ def reproduce_cl_paper(scale: str = "quick", *, suites: Sequence[str] = CL_PAPER
         frame["kendall_tau"] = comparison["kendall_tau_tuning_vs_evaluation"]
         tables.append(frame)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    write_table(table, Path(results) / "reproductions" / f"cl-paper-{scale}", f"CL paper reproduction ({scale})")
+    preamble = [f"Scale `{scale}`, backend avalanche, tool {optimizer}, one run per strategy; suites: "
+                + ", ".join(f"{load_cl_suite(name, scale).name} ({next(iter(load_cl_suite(name, scale).strategies.values())).epochs}"
+                            " epochs per experience)" for name in suites if not any(s.startswith(f"{name}:") for s in skipped)),
+                *(f"Skipped: {reason}" for reason in skipped),
+                "It can show: whether the tuning-phase ranking of strategies holds on unseen data (Kendall's tau). "
+                "It cannot show: differences between strategies smaller than the seed-to-seed spread of one run."]
+    write_table(table, Path(results) / "reproductions" / f"cl-paper-{scale}", f"CL paper reproduction ({scale})",
+                preamble)
     return table, skipped

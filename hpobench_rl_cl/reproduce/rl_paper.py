@@ -98,7 +98,20 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
             for incumbent, entry in published_incumbents(name, plan.published_variants, plan.published_runs).items():
                 _train_published(session, protocol, incumbent, entry, results)
     table = rl_paper_table(results, protocol_ids)
-    write_table(table, Path(results) / "reproductions" / f"rl-paper-{scale}", f"RL paper reproduction ({scale})")
+    lengths = ", ".join(f"{p.name} {p.total_timesteps:,}" for p in protocols.values())
+    shortened = plan.protocol_scale == "smoke"
+    preamble = [
+        f"Scale `{scale}`: the protocols at their `{plan.protocol_scale}` scale, backend "
+        f"{', '.join(sorted({p.backend for p in protocols.values()}))}; env steps per run: {lengths}"
+        + (" (shortened: a check that the grid runs, not a result)." if shortened else " (their full length)."),
+        f"Per cell: {plan.hpo_runs} run(s) of each HPO tool ({', '.join(plan.optimizers)}; the paper: 5), each "
+        "incumbent and the baseline on every test seed; the `runs` column counts them.",
+        "It can show: which method's test IQM CI lies above another's on this grid. It cannot show: "
+        + ("anything about the paper's claims (runs far shorter than the paper's)." if shortened
+           else "differences within the CIs, or tools and settings the grid leaves out."),
+    ]
+    write_table(table, Path(results) / "reproductions" / f"rl-paper-{scale}", f"RL paper reproduction ({scale})",
+                preamble)
     return table
 
 
@@ -114,7 +127,7 @@ def rl_paper_table(results: str | Path, settings: dict[str, str]) -> pd.DataFram
         for row in view.rows:
             rows.append({
                 "protocol": view.protocol_id.split("+")[0].split("@")[0], "setting": settings[view.protocol_id],
-                "method": row.method, "test_iqm": row.iqm[0], "test_iqm_low": row.iqm[1], "test_iqm_high": row.iqm[2],
+                "backend": view.backend, "env_steps_per_run": view.studies[0].run_length, "method": row.method, "test_iqm": row.iqm[0], "test_iqm_low": row.iqm[1], "test_iqm_high": row.iqm[2],
                 "test_mean": row.mean, "tuning_score": row.tuning_score, "gap": row.gap,
                 "budget_full_runs": row.budget_full_runs, "runs": row.studies or len(row.scores),
             })
