@@ -29,8 +29,9 @@ def estimated_cost(protocol: Any) -> dict[str, float]:
         speed = _speed("cl_images_per_s", protocol.model)
     else:
         units = runs * protocol.total_timesteps
-        table = "rl_env_steps_per_s" + ("" if protocol.backend == "sb3" else f"_{protocol.backend}")
-        speed = _speed(table, protocol.algorithm)
+        suffix = "" if protocol.backend == "sb3" else f"_{protocol.backend}"
+        speed = _speed("rl_env_steps_per_s" + suffix, protocol.algorithm)
         if "Cnn" in protocol.policy:
-            speed /= measured_speeds()["rl_cnn_slowdown"]["value"]
+            speeds = measured_speeds()
+            speed /= speeds.get("rl_cnn_slowdown" + suffix, speeds["rl_cnn_slowdown"])["value"]
     return {"units": units, "core_hours": units / speed / 3600}
