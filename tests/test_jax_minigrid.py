@@ -24,20 +24,22 @@ def _pixels(env, obs) -> np.ndarray:
     return np.asarray(jnp.round(env.network_input(obs) * 255)).astype(np.uint8)
 
 
-@pytest.mark.parametrize("env_id, ending", [(ENV_ID, "terminated"), ("MiniGrid-Empty-8x8-v0", "truncated")])
-def test_minigrid_steps_and_pixels_equal_gymnasiums(env_id, ending):
+@pytest.mark.slow
+def test_minigrid_steps_and_pixels_equal_gymnasiums():
     """Same actions -> the same RGB partial view (the SB3 backend's observation) pixel for pixel, the
-    same rewards, terminations, time-limit truncations and terminal observations."""
+    same rewards, terminations, time-limit truncations and terminal observations: a first episode
+    that never moves forward runs into the time limit, a random walk then reaches the goal."""
     gym.register_envs(minigrid)
-    env = make_minigrid(env_id)
-    reference = ImgObsWrapper(RGBImgPartialObsWrapper(gym.make(env_id), tile_size=8))
+    env = make_minigrid(ENV_ID)
+    reference = ImgObsWrapper(RGBImgPartialObsWrapper(gym.make(ENV_ID), tile_size=8))
     step, pixels = jax.jit(env.step), jax.jit(lambda obs: env.network_input(obs))
     obs, state = env.reset(jax.random.PRNGKey(0))
     expected, _ = reference.reset(seed=0)
     rng, endings = np.random.default_rng(0), {"terminated": 0, "truncated": 0}
     for t in range(400):
         assert np.array_equal(np.asarray(jnp.round(pixels(obs) * 255)).astype(np.uint8), expected), f"step {t}"
-        action = int(rng.choice(7, p=[0.2, 0.2, 0.45, 0.05, 0.04, 0.03, 0.03]))
+        turns_only = [0.3, 0.3, 0.0, 0.1, 0.1, 0.1, 0.1]  # everything but forward
+        action = int(rng.choice(7, p=turns_only if t < 100 else [0.2, 0.2, 0.45, 0.05, 0.04, 0.03, 0.03]))
         result = step(jax.random.PRNGKey(t), state, action)
         expected, reward, terminated, truncated, _ = reference.step(action)
         assert float(result.reward) == pytest.approx(reward, abs=1e-6)
@@ -47,9 +49,10 @@ def test_minigrid_steps_and_pixels_equal_gymnasiums(env_id, ending):
             assert np.array_equal(_pixels(env, result.final_obs), expected), "the terminal observation"
             expected, _ = reference.reset()
         obs, state = result.obs, result.state
-    assert endings[ending] > 0, "the walk reaches the episode ending the test is for"
+    assert endings["truncated"] == 1 and endings["terminated"] > 0
 
 
+@pytest.mark.slow
 def test_dqn_cnn_q_values_are_sb3s():
     """SB3's DQN CnnPolicy (NatureCNN, no hidden layers after it) holding the jax parameters gives the
     same Q-values on MiniGrid's images; the im2col convolution equals XLA's."""
