@@ -108,5 +108,8 @@ def test_cnn_policy_needs_images_and_minigrid_is_dqns():
         dqn.split_config({"policy": "CnnPolicy"}, RLTrainSpec("CartPole-v1", "DQN", "CnnPolicy", 1, 1, 0.0), 1000)
     protocol = read_protocol("dqn-minigrid-jax", "smoke")
     JaxBackend().check_protocol(protocol)
+    sampled = dict(protocol.search_space(seed=0).sample_configuration())
+    shape, _, _ = dqn.split_config(sampled, protocol.train_specs("cpu")["tuning"], 1000)
+    assert shape.cnn, "a tuned configuration names no policy: it trains the protocol's CnnPolicy, as on SB3"
     with pytest.raises(ProtocolError, match="trains DQN on MiniGrid"):
         JaxBackend().check_protocol(dataclasses.replace(protocol, algorithm="PPO"))

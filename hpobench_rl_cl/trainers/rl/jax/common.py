@@ -76,16 +76,18 @@ def evaluate_policy(env: JaxEnv, act: Callable[[jax.Array], jax.Array], key: jax
     return jax.vmap(episode)(jax.random.split(key, episodes)).mean()
 
 
-def with_defaults(config: Mapping[str, Any], algorithm: str, supported: frozenset[str],
-                  defaults: Mapping[str, Any], policies: tuple[str, ...] = ("MlpPolicy",)) -> dict[str, Any]:
-    """``config`` over SB3's ``defaults``, after refusing what the jax ``algorithm`` does not take:
-    unknown keys, a policy not in ``policies``, gSDE."""
+def with_defaults(config: Mapping[str, Any], algorithm: str, supported: frozenset[str], defaults: Mapping[str, Any],
+                  spec: Any, policies: tuple[str, ...] = ("MlpPolicy",)) -> dict[str, Any]:
+    """``config`` over SB3's ``defaults`` and the protocol's policy (``spec.policy``, as the SB3
+    backend reads it), after refusing what the jax ``algorithm`` does not take: unknown keys, a
+    policy not in ``policies``, gSDE."""
     unknown = set(config) - supported
     if unknown:
         raise ValueError(f"the jax {algorithm} does not take {sorted(unknown)}")
-    if config.get("policy", "MlpPolicy") not in policies or config.get("use_sde", False):
+    values = {**defaults, "policy": spec.policy, **config}
+    if values["policy"] not in policies or values.get("use_sde", False):
         raise ValueError(f"the jax {algorithm} has {' and '.join(policies)} without gSDE only")
-    return {**defaults, **config}
+    return values
 
 
 def scheduled(value: Any) -> tuple[float, bool]:

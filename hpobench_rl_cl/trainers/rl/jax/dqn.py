@@ -65,10 +65,10 @@ class DQNHyper(NamedTuple):
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
                  ) -> tuple[DQNShape, DQNHyper, tuple[int, ...]]:
     """A configuration (SB3 names, rl-zoo3 conventions) as (shape, per-trial values, checkpoint steps)."""
-    values = with_defaults(config, "DQN", SUPPORTED, SB3_DEFAULTS, policies=("MlpPolicy", "CnnPolicy"))
+    values = with_defaults(config, "DQN", SUPPORTED, SB3_DEFAULTS, spec, policies=("MlpPolicy", "CnnPolicy"))
     loop = loop_settings(values, spec, budget)
     learning_rate, lr_schedule = scheduled(values["learning_rate"])
-    cnn = values.get("policy", "MlpPolicy") == "CnnPolicy"
+    cnn = values["policy"] == "CnnPolicy"
     if cnn and len(make_env(spec.env_id).network_input_shape) != 3:
         raise ValueError(f"CnnPolicy needs image observations; {spec.env_id} has none")
     arch, _, activation = network(values.get("policy_kwargs"), [] if cnn else [64, 64], "relu")

@@ -93,7 +93,7 @@ class PPOHyper(NamedTuple):
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
                  ) -> tuple[PPOShape, PPOHyper, tuple[int, ...]]:
     """A configuration (SB3 names, rl-zoo3 conventions) as (shape, per-trial values, checkpoint steps)."""
-    values = with_defaults(config, "PPO", SUPPORTED, SB3_DEFAULTS)
+    values = with_defaults(config, "PPO", SUPPORTED, SB3_DEFAULTS, spec)
     normalize_obs, normalize_reward, normalization = normalize.settings(parse_normalize(values.get("normalize", False)))
     n_envs, n_steps, batch_size = int(values["n_envs"]), int(values["n_steps"]), int(values["batch_size"])
     if (n_envs * n_steps) % batch_size:

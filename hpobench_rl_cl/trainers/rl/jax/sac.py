@@ -55,7 +55,7 @@ def _ent_coef(value: Any) -> tuple[float, bool]:
 
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
                  ) -> tuple[ActorCriticShape, SACHyper, tuple[int, ...]]:
-    values = with_defaults(config, "SAC", SUPPORTED, SB3_DEFAULTS)
+    values = with_defaults(config, "SAC", SUPPORTED, SB3_DEFAULTS, spec)
     loop = loop_settings(values, spec, budget)
     learning_rate, lr_schedule = scheduled(values["learning_rate"])
     pi_arch, qf_arch, activation = network(values.get("policy_kwargs"), [256, 256], "relu", value_key="qf")

@@ -47,7 +47,7 @@ def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
                  ) -> tuple[ActorCriticShape, TD3Hyper, tuple[int, ...]]:
     if config.get("noise_type", "normal") != "normal":
         raise ValueError(f"the jax TD3 has normal action noise only, not {config['noise_type']}")
-    values = with_defaults(config, "TD3", SUPPORTED, SB3_DEFAULTS)
+    values = with_defaults(config, "TD3", SUPPORTED, SB3_DEFAULTS, spec)
     loop = loop_settings(values, spec, budget)
     learning_rate, lr_schedule = scheduled(values["learning_rate"])
     pi_arch, qf_arch, activation = network(values.get("policy_kwargs"), [400, 300], "relu", value_key="qf")
