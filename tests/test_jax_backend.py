@@ -429,3 +429,17 @@ def test_rl_zoo3s_pendulum_configuration_trains_on_the_jax_backend(algorithm):
     assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
     assert all(-3300 < r.score < 0 and r.trained == 256 for r in results)
     assert results[0].score != results[1].score, "each trial its own seed"
+
+
+def test_compiled_functions_are_kept_for_the_most_recent_shapes_only():
+    """Each compiled shape holds ~1,100 memory mappings; past Linux's 65,530 per process a study that
+    reached ~56 shapes died. The cache keeps the most recently used (an evicted shape reloads from
+    the persistent compilation cache)."""
+    from hpobench_rl_cl.trainers.rl.jax.backend import CompiledCache
+
+    built = []
+    cache = CompiledCache(limit=2)
+    for key in ("a", "b", "a", "c", "a", "b"):
+        cache.get(key, lambda key=key: built.append(key) or key.upper())
+    assert built == ["a", "b", "c", "b"], "b was least recently used when c came, so it was built again"
+    assert len(cache) == 2 and cache.get("a", lambda: "rebuilt") == "A"

@@ -20,8 +20,9 @@ from __future__ import annotations
 import importlib
 import os
 import time
+from collections import OrderedDict
 from types import ModuleType
-from typing import Any, Hashable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 from ...base import TrainerBackend, Trial, TrialResult, data_dir, gpu_unit, host_info
 from ...schedule import checked_segments, is_schedule, segments_of
@@ -33,7 +34,33 @@ PAD_SIZES = (1, 2, 4, 5, 8, 10, 16, 32, 64, 128, 256, 512)  # 5 and 10: the ship
 RUNNER_BATCH = 64
 #: Algorithm name -> its module in this package.
 ALGORITHMS = {"PPO": "ppo", "DQN": "dqn", "SAC": "sac", "TD3": "td3"}
-_COMPILED: dict[tuple[str, Any, int], Any] = {}
+
+
+class CompiledCache:
+    """Compiled functions by key, the ``limit`` most recently used kept. Each compiled XLA CPU
+    executable holds about 1,100 memory mappings (measured: a PPO shape), and Linux allows a process
+    65,530 (``vm.max_map_count``): a study that reaches some 56 shapes (DEHB's first bracket asks for
+    about 190) died with "LLVM compilation error: Cannot allocate memory". An evicted shape that
+    comes back loads from the persistent compilation cache instead of compiling again."""
+
+    def __init__(self, limit: int = 16) -> None:
+        self.limit = limit
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        if key in self._entries:
+            self._entries.move_to_end(key)
+        else:
+            self._entries[key] = build()
+            while len(self._entries) > self.limit:
+                self._entries.popitem(last=False)
+        return self._entries[key]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_COMPILED = CompiledCache()
 
 
 def configure_jax() -> None:
@@ -199,12 +226,13 @@ def _train(algorithm: str, shape: Any, hypers: list[Any], seeds: list[int], devi
     size = next(s for s in PAD_SIZES if s >= len(seeds))
     pad = size - len(seeds)
     hypers, seeds = hypers + [hypers[0]] * pad, seeds + [seeds[0]] * pad
-    if (algorithm, shape, size) not in _COMPILED:
+    def build() -> Any:
         trainer = algorithm_module(algorithm).make_trainer(shape)
-        _COMPILED[(algorithm, shape, size)] = jax.jit(jax.vmap(learning_curve(trainer, shape.eval_after,
-                                                                              shape.eval_episodes)))
+        return jax.jit(jax.vmap(learning_curve(trainer, shape.eval_after, shape.eval_episodes)))
+
+    train = _COMPILED.get((algorithm, shape, size), build)
     with jax.default_device(jax_device(device)):
         stacked = jax.tree.map(lambda *values: jnp.stack(values), *hypers)
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
         eval_keys = jnp.stack([jax.random.PRNGKey(s + EVAL_SEED_OFFSET) for s in seeds])
-        return np.asarray(_COMPILED[(algorithm, shape, size)](stacked, keys, eval_keys))[: size - pad]
+        return np.asarray(train(stacked, keys, eval_keys))[: size - pad]

@@ -17,9 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..spec import RLTrainSpec
+from .backend import CompiledCache
 from .common import ENVIRONMENT_FIELDS, EVAL_SEED_OFFSET, evaluate_policy
 
-_COMPILED: dict[tuple[Any, ...], Any] = {}
+_COMPILED = CompiledCache()
 
 
 def _stack(trees: Sequence[Any]) -> Any:
@@ -48,18 +49,19 @@ class SegmentedTraining:
         return shape, hyper
 
     def _function(self, kind: str, shape: Any, size: int) -> Any:
-        key = (kind, self.spec.algorithm, shape, size)
-        if key not in _COMPILED:
+        def build() -> Any:
             trainer = self.module.make_trainer(shape)
+            if kind == "setup":
+                return jax.jit(jax.vmap(trainer.setup))
 
             def advance(hyper: Any, carry: Any, iterations: jax.Array, eval_key: jax.Array) -> tuple[Any, jax.Array]:
                 carry = jax.lax.fori_loop(0, iterations, lambda _, c: trainer.iteration(hyper, c), carry)
                 score = evaluate_policy(trainer.env, lambda obs: trainer.act(carry, obs), eval_key, shape.eval_episodes)
                 return carry, score
 
-            _COMPILED[key] = (jax.jit(jax.vmap(trainer.setup)) if kind == "setup"
-                              else jax.jit(jax.vmap(advance, in_axes=(0, 0, None, 0))))
-        return _COMPILED[key]
+            return jax.jit(jax.vmap(advance, in_axes=(0, 0, None, 0)))
+
+        return _COMPILED.get((kind, self.spec.algorithm, shape, size), build)
 
     def _groups(self, keys: Sequence[Any]) -> list[list[int]]:
         groups: dict[Any, list[int]] = {}
