@@ -10,7 +10,8 @@ all 16 cores against 256 trials per call on the GPU, under 5 minutes:
     python benchmarks/batched_throughput.py --algorithms PPO --sizes 1 64 256 --cores 16 --device cuda \
         --steps PPO=20000 --settings paper
 
-Per algorithm (PPO and DQN on CartPole, SAC on Pendulum) two settings: ``paper`` (the
+Per algorithm (PPO and DQN on CartPole, SAC on Pendulum; ``DQN-MiniGrid``: the CNN DQN on
+MiniGrid-Empty-5x5 images, not run by default) two settings: ``paper`` (the
 shape-changing hyperparameters of one draw from the RL paper's space, every other hyperparameter
 drawn per trial: what one grouped call of a tuning batch looks like) and ``zoo`` (rl-zoo3's setting,
 one trial per seed). SB3 runs ``--cores`` trials at once, one per core (separate processes); its
@@ -37,8 +38,9 @@ BENCHMARKS = {
     "PPO": ("ppo-cartpole", "ppo-cartpole-jax", ("n_steps", "batch_size", "n_epochs", "n_envs", "clip_range_vf")),
     "DQN": ("dqn-cartpole", "dqn-cartpole-jax", ("train_freq", "gradient_steps", "batch_size", "buffer_size")),
     "SAC": ("sac-pendulum", "sac-pendulum-jax", ("train_freq", "gradient_steps", "batch_size", "buffer_size")),
+    "DQN-MiniGrid": ("dqn-minigrid", "dqn-minigrid-jax", ("train_freq", "gradient_steps", "batch_size", "buffer_size")),
 }
-STEPS = {"PPO": 20_000, "DQN": 20_000, "SAC": 2_000}
+STEPS = {"PPO": 20_000, "DQN": 20_000, "SAC": 2_000, "DQN-MiniGrid": 2_000}
 
 
 def configurations(algorithm: str, setting: str, n: int) -> list[dict]:
@@ -91,7 +93,7 @@ def jax_aggregate(algorithm: str, configs: list[dict], steps: int, device: str) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algorithms", nargs="+", default=list(BENCHMARKS), choices=list(BENCHMARKS))
+    parser.add_argument("--algorithms", nargs="+", default=["PPO", "DQN", "SAC"], choices=list(BENCHMARKS))
     parser.add_argument("--steps", nargs="+", default=[], help="ALGORITHM=STEPS per trial, e.g. SAC=2000")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--cores", type=int, default=2)
