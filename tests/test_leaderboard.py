@@ -81,6 +81,7 @@ def test_site_is_self_contained_and_shows_every_method(real_results, tmp_path):
     for protocol in ("tiny-cartpole@quick", "tiny-cl-replay@quick"):
         detail = next((site / "protocols").glob(f"{protocol.replace('@', '-')}-modified-protocol-*.html")).read_text()
         assert "Anytime performance" in detail and "Provenance" in detail and "protocol hash" in detail
+    assert "stand in for the paper&#39;s &lt;CIFAR-100&gt;</li>" in detail, "its deviations, escaped"
     assert (site / "data" / "rl" / "tiny-cartpole-quick-random-s0.csv").is_file()
     for path in _site_files(site):
         if path.suffix in (".html", ".js", ".css"):
