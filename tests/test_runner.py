@@ -140,8 +140,9 @@ def test_held_out_seeds_are_sealed_for_every_other_configuration(protocol_file, 
     assert audit["incumbent"][5].score == pytest.approx(score({"learning_rate": 0.9}, 5, 1000))
 
 
-def test_an_interrupted_study_resumes_to_the_uninterrupted_result_without_retraining(protocol_file, tmp_path):
-    uninterrupted = _run(protocol_file, tmp_path / "a")
+@pytest.mark.parametrize("tool", ["random", "smac", "dehb", "tpe"])
+def test_an_interrupted_study_resumes_to_the_uninterrupted_result_without_retraining(tool, protocol_file, tmp_path):
+    uninterrupted = _run(protocol_file, tmp_path / "a", tool)
     calls = len(ClosedFormBackend.calls)
 
     class Interrupted(Exception):
@@ -157,12 +158,12 @@ def test_an_interrupted_study_resumes_to_the_uninterrupted_result_without_retrai
     ClosedFormBackend.train_batch = stop_after_three
     try:
         with pytest.raises(Interrupted):
-            _run(protocol_file, tmp_path / "b")
+            _run(protocol_file, tmp_path / "b", tool)
     finally:
         ClosedFormBackend.train_batch = original
     stored = len(ResultStore(tmp_path / "b" / "runs").trials())
     before_resume = len(ClosedFormBackend.calls)
-    resumed = _run(protocol_file, tmp_path / "b")
+    resumed = _run(protocol_file, tmp_path / "b", tool)
     retrained = sum(len(call) for call in ClosedFormBackend.calls[before_resume:])
     assert resumed == {**uninterrupted, "time": resumed["time"]}
     assert stored + retrained == len(ResultStore(tmp_path / "b" / "runs").trials())
