@@ -10,8 +10,10 @@
    backends disagree most. (SB3 trains the paper's PPO space at about 130 env steps/s per core: 16 x 3
    full-length PPO trials are about 5 core-hours; DQN's 5e4-step runs are about a tenth of that.)
 Seeds 1000 and up: outside every protocol's tuning and test seeds. SB3 trains one trial per worker
-process; jax trains each configuration's seeds in one call. Writes
-``results/agreement/BENCHMARK.{json,md}`` with the wall time and the machine.
+process; jax trains each configuration's seeds in one call. Every finished trial (SB3) or call (jax)
+is kept in ``runs/agreement/BENCHMARK.jsonl``, so an interrupted benchmark, rerun, trains only what
+is missing. Writes ``results/agreement/BENCHMARK.{json,md}`` with the wall time of this invocation,
+the summed training time of every trial and the machine.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -42,30 +44,79 @@ def protocols(benchmark: str) -> dict[str, str]:
     return {"sb3": benchmark, "jax": f"{benchmark}-jax"}
 
 
-def _sb3_trial(args: tuple[str, dict, int]) -> float:
+class FinishedCalls:
+    """Scores of finished training calls, one JSON line each, keyed by (protocol, configuration,
+    seeds): a rerun with the same arguments trains only the calls not yet in the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, dict] = {}
+        self.reported: set[str] = set()
+        text = path.read_text() if path.exists() else ""
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a kill: that call is trained again
+                continue
+            self.entries[entry["key"]] = entry
+        if text and not text.endswith("\n"):
+            path.write_text("".join(json.dumps(entry) + "\n" for entry in self.entries.values()))
+
+    @staticmethod
+    def key(name: str, config: dict, seeds: list[int]) -> str:
+        return json.dumps([name, config, seeds], sort_keys=True)
+
+    def scores(self, name: str, config: dict, seeds: list[int]) -> list[float] | None:
+        key = self.key(name, config, seeds)
+        if key not in self.entries:
+            return None
+        self.reported.add(key)
+        return self.entries[key]["scores"]
+
+    def add(self, name: str, config: dict, seeds: list[int], scores: list[float], wall_s: float) -> None:
+        entry = {"key": self.key(name, config, seeds), "scores": scores, "wall_s": wall_s}
+        self.entries[entry["key"]] = entry
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as file:
+            file.write(json.dumps(entry) + "\n")
+
+    def training_s(self) -> float:
+        """Summed wall time of the calls this report uses, whichever invocation trained them."""
+        return sum(self.entries[key]["wall_s"] for key in self.reported)
+
+
+def _sb3_trial(args: tuple[str, dict, int]) -> tuple[float, float]:
     name, config, seed = args
     protocol = load_protocol(name, "paper")
+    start = time.perf_counter()
     result = BACKENDS.get("sb3")().train_batch(protocol.train_specs("cpu")["tuning"],
                                                [Trial(config, seed, protocol.total_timesteps)])[0]
-    return result.score
+    return result.score, time.perf_counter() - start
 
 
-def sb3_scores(name: str, configs: list[dict], seeds: list[int], workers: int) -> np.ndarray:
+def sb3_scores(name: str, configs: list[dict], seeds: list[int], workers: int, finished: FinishedCalls) -> np.ndarray:
     """(configurations, seeds) scores, one trial per worker process."""
     jobs = [(name, config, seed) for config in configs for seed in seeds]
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        return np.array(list(pool.map(_sb3_trial, jobs))).reshape(len(configs), len(seeds))
+    missing = [job for job in jobs if finished.scores(job[0], job[1], [job[2]]) is None]
+    if missing:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(_sb3_trial, job): job for job in missing}
+            for future in as_completed(futures):
+                (job_name, config, seed), (score, wall) = futures[future], future.result()
+                finished.add(job_name, config, [seed], [score], wall)
+    return np.array([finished.scores(n, c, [s]) for n, c, s in jobs]).reshape(len(configs), len(seeds))
 
 
-def jax_scores(name: str, configs: list[dict], seeds: list[int]) -> np.ndarray:
+def jax_scores(name: str, configs: list[dict], seeds: list[int], finished: FinishedCalls) -> np.ndarray:
     """(configurations, seeds) scores, each configuration's seeds in one call."""
     protocol = load_protocol(name, "paper")
     spec, backend = protocol.train_specs("cpu")["tuning"], BACKENDS.get("jax")()
-    rows = []
     for config in configs:
-        results = backend.train_batch(spec, [Trial(config, seed, protocol.total_timesteps) for seed in seeds])
-        rows.append([r.score for r in results])
-    return np.array(rows)
+        if finished.scores(name, config, seeds) is None:
+            start = time.perf_counter()
+            results = backend.train_batch(spec, [Trial(config, seed, protocol.total_timesteps) for seed in seeds])
+            finished.add(name, config, seeds, [r.score for r in results], time.perf_counter() - start)
+    return np.array([finished.scores(name, config, seeds) for config in configs])
 
 
 def summary(scores: np.ndarray) -> dict:
@@ -83,19 +134,20 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     names = protocols(args.benchmark)
+    finished = FinishedCalls(Path("runs/agreement") / f"{args.benchmark}.jsonl")
     protocol = load_protocol(names["sb3"], "paper")
     hand_tuned = protocol.hand_tuned_run_config()[0]
     seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
     report: dict = {"protocols": names, "total_timesteps": protocol.total_timesteps,
                     "hand_tuned": {"config": hand_tuned, "seeds": seeds,
-                                   "sb3": summary(sb3_scores(names["sb3"], [hand_tuned], seeds, args.workers)[0]),
-                                   "jax": summary(jax_scores(names["jax"], [hand_tuned], seeds)[0])}}
+                                   "sb3": summary(sb3_scores(names["sb3"], [hand_tuned], seeds, args.workers, finished)[0]),
+                                   "jax": summary(jax_scores(names["jax"], [hand_tuned], seeds, finished)[0])}}
     if args.configs:
         drawn = [run_config_for(protocol, config_dict(c))
                  for c in protocol.search_space(seed=0).sample_configuration(args.configs)]
         config_seeds = list(range(FIRST_SEED, FIRST_SEED + args.config_seeds))
-        sb3 = sb3_scores(names["sb3"], drawn, config_seeds, args.workers)
-        jax = jax_scores(names["jax"], drawn, config_seeds)
+        sb3 = sb3_scores(names["sb3"], drawn, config_seeds, args.workers, finished)
+        jax = jax_scores(names["jax"], drawn, config_seeds, finished)
         sb3_means, jax_means = sb3.mean(axis=1), jax.mean(axis=1)
         order = np.argsort(-np.abs(sb3_means - jax_means))
         report["random_configurations"] = {
@@ -104,6 +156,7 @@ def main() -> None:
             "per_configuration": [{"config": drawn[i], "sb3_mean": float(sb3_means[i]), "jax_mean": float(jax_means[i])}
                                   for i in order]}
     report["wall_s"] = time.perf_counter() - start
+    report["training_s"] = finished.training_s()
     report["machine"] = provenance.machine()
     out = Path("results/agreement") / args.benchmark
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -125,8 +178,9 @@ def main() -> None:
                   for row in rc["per_configuration"][:5]]
     else:
         lines += ["", "Random configurations: not run (`--configs 0`)."]
-    lines += ["", f"Wall time {report['wall_s'] / 60:.1f} min on {report['machine']['cpu']['model']} "
-                  f"({report['machine']['cpu']['cores']} cores)."]
+    lines += ["", f"Wall time {report['wall_s'] / 60:.1f} min (this invocation; trials kept from an interrupted "
+                  f"one are not retrained), training time of all calls {report['training_s'] / 60:.1f} min, "
+                  f"on {report['machine']['cpu']['model']} ({report['machine']['cpu']['cores']} cores)."]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
