@@ -12,7 +12,7 @@ from hpobench_rl_cl.trainers.base import BACKENDS
 from hpobench_rl_cl.leaderboard import build
 from hpobench_rl_cl.protocol.rl import load_protocol, protocol_variant
 from hpobench_rl_cl.protocol.published import INCUMBENTS_FILE, RL_PAPER_PROTOCOLS, published_config
-from hpobench_rl_cl.reproduce import reproduce_cl_paper
+from hpobench_rl_cl.reproduce import RL_PAPER_PLANS, reproduce_cl_paper
 
 from conftest import FIXTURES
 
@@ -44,6 +44,15 @@ def test_every_published_incumbent_is_a_valid_configuration_of_its_protocol():
             assert entry["total_timesteps"] == protocol.total_timesteps
             assert set(entry["model_kwargs"]) <= accepted
             backend.check_config(protocol, published_config(protocol, entry), name_)
+
+
+
+def test_every_rl_paper_plan_but_smoke_trains_at_the_papers_length_with_its_incumbents():
+    for scale, plan in RL_PAPER_PLANS.items():
+        for name in plan.protocols:
+            assert name in RL_PAPER_PROTOCOLS  # the published incumbents were tuned at this length
+            length = load_protocol(name, plan.protocol_scale).total_timesteps
+            assert (length == load_protocol(name, "paper").total_timesteps == 1_000_000) == (scale != "smoke")
 
 
 def test_a_published_pb2_incumbent_is_a_schedule_of_its_values_in_order():
