@@ -15,8 +15,9 @@ MiniGrid-Empty-5x5 images, not run by default) two settings: ``paper`` (the
 shape-changing hyperparameters of one draw from the RL paper's space, every other hyperparameter
 drawn per trial: what one grouped call of a tuning batch looks like) and ``zoo`` (rl-zoo3's setting,
 one trial per seed). SB3 runs ``--cores`` trials at once, one per core (separate processes); its
-aggregate is their steps over the wall time. JAX: the first call of each size compiles (reported
-apart), the second is timed.
+aggregate is their steps over the wall time. JAX on CPU runs ``--cores`` calls at once, one per
+process, as the runner's workers do (on a GPU: one call); the first call of each size compiles
+(reported apart), the second is timed.
 """
 
 from __future__ import annotations
@@ -77,18 +78,25 @@ def sb3_aggregate(algorithm: str, configs: list[dict], steps: int, cores: int) -
         return cores * steps / (time.perf_counter() - start)
 
 
-def jax_aggregate(algorithm: str, configs: list[dict], steps: int, device: str) -> tuple[float, float]:
-    spec = spec_for(algorithm, "jax", device)
-    backend = BACKENDS.get("jax")()
-    trials = [Trial(c, i, steps) for i, c in enumerate(configs)]
-    start = time.perf_counter()
-    backend.train_batch(spec, trials)
-    compile_and_run = time.perf_counter() - start
-    start = time.perf_counter()
-    results = backend.train_batch(spec, trials)
-    run = time.perf_counter() - start
+def jax_call(args: tuple[str, list[dict], int, str]) -> None:
+    algorithm, configs, steps, device = args
+    results = BACKENDS.get("jax")().train_batch(spec_for(algorithm, "jax", device),
+                                                [Trial(c, i, steps) for i, c in enumerate(configs)])
     assert all(r.status == "ok" for r in results), [r.error for r in results if r.status != "ok"][:1]
-    return len(trials) * steps / run, compile_and_run - run
+
+
+def jax_aggregate(algorithm: str, configs: list[dict], steps: int, device: str, processes: int) -> tuple[float, float]:
+    """Env steps/s of ``processes`` calls at once, one per process, as the runner's workers train them
+    (on CPU one per core; on a GPU one); each process's first call compiles and is timed apart."""
+    jobs = [(algorithm, configs, steps, device)] * processes
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+        start = time.perf_counter()
+        list(pool.map(jax_call, jobs))
+        compile_and_run = time.perf_counter() - start
+        start = time.perf_counter()
+        list(pool.map(jax_call, jobs))
+        run = time.perf_counter() - start
+    return processes * len(configs) * steps / run, compile_and_run - run
 
 
 def main() -> None:
@@ -109,10 +117,11 @@ def main() -> None:
             print(f"{algorithm} {BENCHMARKS[algorithm][1]}, {setting} setting, {steps} steps per trial, jax on "
                   f"{args.device}: "
                   f"SB3 {sb3:,.0f} env steps/s ({args.cores} trials on {args.cores} cores)", flush=True)
+            processes = 1 if args.device == "cuda" else args.cores
             for size in args.sizes:
-                rate, compile_s = jax_aggregate(algorithm, configs[:size], steps, args.device)
-                print(f"  jax, {size:>3} trials per call: {rate:>10,.0f} env steps/s = {rate / sb3:6.1f}x SB3 "
-                      f"(compile {compile_s:.1f} s, not counted)", flush=True)
+                rate, compile_s = jax_aggregate(algorithm, configs[:size], steps, args.device, processes)
+                print(f"  jax, {size:>3} trials per call x {processes} process(es): {rate:>10,.0f} env steps/s = "
+                      f"{rate / sb3:6.1f}x SB3 (compile {compile_s:.1f} s, not counted)", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import torch
 
 from hpobench_rl_cl.trainers.base import Trial
 from hpobench_rl_cl.trainers.rl.jax import dqn
-from hpobench_rl_cl.trainers.rl.jax.common import clip_by_global_norm
+from hpobench_rl_cl.trainers.rl.jax.common import clip_by_global_norm, stacked_batch
 from hpobench_rl_cl.trainers.rl.jax.envs import make_env
 from hpobench_rl_cl.trainers.rl.jax.ppo import PPOHyper, Rollout, gae, make_trainer, ppo_loss, split_config
 from hpobench_rl_cl.trainers.rl.spec import RLTrainSpec
@@ -88,7 +88,7 @@ def _hyper(**changes) -> PPOHyper:
     values.update(changes)
     from hpobench_rl_cl.trainers.rl.jax.normalize import settings
 
-    return PPOHyper(**{k: jnp.float32(v) for k, v in values.items()}, normalization=settings(None)[2])
+    return PPOHyper(**{k: jnp.float32(v) for k, v in values.items()}, normalization=settings(None)[2], run=None)
 
 
 @pytest.mark.slow
@@ -149,10 +149,10 @@ def test_the_first_update_agrees_alone_and_in_any_batch():
 
     alone = jax.jit(first_update)(hyper, jax.random.PRNGKey(7))
     others = [hyper._replace(learning_rate=jnp.float32(lr)) for lr in (1e-4, 5e-3, 2e-3)]
-    batched_update = jax.jit(jax.vmap(first_update))  # compiled once for both compositions
+    axes = stacked_batch(others + [hyper])[1]
+    batched_update = jax.jit(jax.vmap(first_update, in_axes=(axes, 0)))  # compiled once for both compositions
     for position in (0, 3):
-        batch = others[:position] + [hyper] + others[position:]
-        stacked = jax.tree.map(lambda *v: jnp.stack(v), *batch)
+        stacked, _ = stacked_batch(others[:position] + [hyper] + others[position:])
         keys = jnp.stack([jax.random.PRNGKey(seed) for seed in (1, 2, 3)][:position] + [jax.random.PRNGKey(7)] +
                          [jax.random.PRNGKey(seed) for seed in (1, 2, 3)][position:])
         batched = batched_update(stacked, keys)
@@ -443,3 +443,21 @@ def test_compiled_functions_are_kept_for_the_most_recent_shapes_only():
         cache.get(key, lambda key=key: built.append(key) or key.upper())
     assert built == ["a", "b", "c", "b"], "b was least recently used when c came, so it was built again"
     assert len(cache) == 2 and cache.get("a", lambda: "rebuilt") == "A"
+
+
+@pytest.mark.slow
+def test_one_compiled_function_serves_every_run_length_and_epoch_count(monkeypatch):
+    """A multi-fidelity tool's rungs and PPO's epoch counts are loop lengths given at call time, not
+    compiled in: before, DEHB's first bracket on the paper's PPO space compiled some 300 times."""
+    from hpobench_rl_cl.trainers.rl.jax import backend
+    from hpobench_rl_cl.trainers.rl.jax.common import compiled_shape
+
+    cache = backend.CompiledCache()
+    monkeypatch.setattr(backend, "_COMPILED", cache)
+    config = {"n_steps": 32, "batch_size": 32, "learning_rate": "lin_0.001"}
+    short, long = ({**config, "n_epochs": 2}, 256), ({**config, "n_epochs": 7}, 1024)
+    shapes = [split_config(c, _spec(), budget)[0] for c, budget in (short, long)]
+    assert shapes[0] != shapes[1] and compiled_shape(shapes[0]) == compiled_shape(shapes[1])
+    results = [backend.JaxBackend().train_batch(_spec(), [Trial(c, 0, budget)])[0] for c, budget in (short, long)]
+    assert len(cache) == 1, "the second run length reused the first one's compiled function"
+    assert [r.trained for r in results] == [256, 1024] and all(r.status == "ok" for r in results)

@@ -4,9 +4,11 @@ Each algorithm is a module (:data:`ALGORITHMS`) with ``SUPPORTED`` (the configur
 takes), ``split_config`` (a configuration as its shape, its per-trial values and its checkpoint
 steps) and ``make_trainer`` (a :class:`~.common.Trainer` of one shape). Trials share a call when
 their shape is equal (the batch key: what changes shapes or loop structure); everything else varies
-per trial inside the batch. A call is padded to the next
-of a few fixed sizes (repeating its first trial), so a shape compiles once per size, and compiled
-code is kept in JAX's persistent cache (``$HPOBENCH_DATA_DIR/jax-cache``), so once per machine.
+per trial inside the batch. The loop lengths among it (the run's length and checkpoints, PPO's
+epochs: :class:`~.common.RunLength`) reach the compiled code at call time, so every run length of
+one shape runs one compiled function. A call is padded to the next of a few fixed sizes (repeating
+its first trial), so a shape compiles once per size, and compiled code is kept in JAX's persistent
+cache (``$HPOBENCH_DATA_DIR/jax-cache``), so once per machine.
 
 A trial's random streams come from its own seed only (``PRNGKey(seed)`` for training,
 ``PRNGKey(seed + 1,000,000)`` for evaluation), never from its position in a batch. Its score is
@@ -220,19 +222,21 @@ def _train(algorithm: str, shape: Any, hypers: list[Any], seeds: list[int], devi
     import jax.numpy as jnp
     import numpy as np
 
-    from .common import EVAL_SEED_OFFSET, learning_curve
+    from .common import EVAL_SEED_OFFSET, compiled_shape, learning_curve, stacked_batch
 
     configure_jax()
     size = next(s for s in PAD_SIZES if s >= len(seeds))
     pad = size - len(seeds)
     hypers, seeds = hypers + [hypers[0]] * pad, seeds + [seeds[0]] * pad
-    def build() -> Any:
-        trainer = algorithm_module(algorithm).make_trainer(shape)
-        return jax.jit(jax.vmap(learning_curve(trainer, shape.eval_after, shape.eval_episodes)))
-
-    train = _COMPILED.get((algorithm, shape, size), build)
+    key = compiled_shape(shape)
     with jax.default_device(jax_device(device)):
-        stacked = jax.tree.map(lambda *values: jnp.stack(values), *hypers)
+        stacked, axes = stacked_batch(hypers)
+
+        def build() -> Any:
+            trainer = algorithm_module(algorithm).make_trainer(key)
+            return jax.jit(jax.vmap(learning_curve(trainer, shape.eval_episodes), in_axes=(axes, 0, 0)))
+
+        train = _COMPILED.get((algorithm, key, size), build)
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
         eval_keys = jnp.stack([jax.random.PRNGKey(s + EVAL_SEED_OFFSET) for s in seeds])
         return np.asarray(train(stacked, keys, eval_keys))[: size - pad]

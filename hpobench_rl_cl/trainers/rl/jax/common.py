@@ -5,7 +5,8 @@ names, gradient clipping and learning-curve checkpoints, and the deterministic e
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, NamedTuple
+from dataclasses import replace
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +23,48 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "r
 _SCHEDULE_PREFIX = "lin_"
 
 
+class RunLength(NamedTuple):
+    """How long a trial's loops run, which sets no array's shape: every trial's ``hyper.run``, one
+    value for a whole batch, given to the compiled code at call time. One compiled shape so serves
+    every run length (a multi-fidelity tool's rungs) and every PPO epoch count; compiling once per
+    value made DEHB's first bracket on the paper's PPO space compile some 300 times."""
+
+    total_timesteps: jax.Array  # the run's env steps (the schedules' and epsilon's progress)
+    eval_after: jax.Array  # iterations done before each learning-curve evaluation (the last: all)
+    n_epochs: jax.Array  # PPO's passes over each rollout (1 for the off-policy algorithms)
+
+    @classmethod
+    def of(cls, shape: Any) -> "RunLength":
+        return cls(jnp.int32(shape.total_timesteps), jnp.array(shape.eval_after, jnp.int32),
+                   jnp.int32(getattr(shape, "n_epochs", 1)))
+
+
+#: The shape fields :class:`RunLength` carries at call time instead.
+RUN_LENGTH_FIELDS = ("total_timesteps", "eval_after", "n_epochs")
+
+
+def compiled_shape(shape: Any) -> Any:
+    """``shape`` with its :class:`RunLength` fields blanked: the key its code compiles under (the
+    batch key stays the whole shape, so a call's trials share their run length)."""
+    blank = {name: (0,) * len(value) if isinstance(value, tuple) else 0
+             for name in RUN_LENGTH_FIELDS if (value := getattr(shape, name, None)) is not None}
+    return replace(shape, **blank)
+
+
+def progress_remaining(timesteps: jax.Array, run: RunLength) -> jax.Array:
+    """SB3's ``1 - num_timesteps / total_timesteps``, as the multiplication by a float32 reciprocal that
+    XLA makes of a division by a constant: the same bits as when the length was compiled in."""
+    return 1.0 - timesteps.astype(jnp.float32) * (1.0 / run.total_timesteps.astype(jnp.float32))
+
+
+def stacked_batch(hypers: Sequence[Any]) -> tuple[Any, Any]:
+    """A call's per-trial values stacked along a leading trial axis with its one shared ``run``, and
+    ``vmap``'s ``in_axes`` for them (``run`` unbatched: its loops stay loops, not masked selects)."""
+    per_trial = jax.tree.map(lambda *values: jnp.stack(values), *[h._replace(run=None) for h in hypers])
+    axes = jax.tree.map(lambda _: 0, per_trial)
+    return per_trial._replace(run=hypers[0].run), axes
+
+
 class Trainer(NamedTuple):
     """One trial of one shape, written as if alone (the backend vmaps it over a batch):
     ``setup(hyper, key)`` the initial carry, ``iteration(hyper, carry)`` one rollout and the updates
@@ -33,17 +76,18 @@ class Trainer(NamedTuple):
     act: Callable[[Any, jax.Array], jax.Array]
 
 
-def learning_curve(trainer: Trainer, eval_after: tuple[int, ...], eval_episodes: int
-                   ) -> Callable[[Any, jax.Array, jax.Array], jax.Array]:
-    """``train(hyper, key, eval_key) -> scores``: the whole trial, one score per checkpoint.
+def learning_curve(trainer: Trainer, eval_episodes: int) -> Callable[[Any, jax.Array, jax.Array], jax.Array]:
+    """``train(hyper, key, eval_key) -> scores``: the whole trial, one score per checkpoint
+    (``hyper.run.eval_after``).
 
     One segment per learning-curve point: its iterations (a loop whose length is the same for every
     trial of a batch, so it stays a loop under vmap), then an evaluation. The graph holds one
     iteration and one evaluation whatever the number of points, which keeps compilation short.
     """
-    segments = jnp.diff(jnp.array((0, *eval_after), dtype=jnp.int32))
 
     def train(hyper: Any, key: jax.Array, eval_key: jax.Array) -> jax.Array:
+        segments = jnp.diff(hyper.run.eval_after, prepend=0)
+
         def segment(carry: Any, iterations: jax.Array) -> tuple[Any, jax.Array]:
             carry = jax.lax.fori_loop(0, iterations, lambda _, c: trainer.iteration(hyper, c), carry)
             policy = lambda obs: trainer.act(carry, obs)  # noqa: E731

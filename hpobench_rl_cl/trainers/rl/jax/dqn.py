@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import optax
 
 from ..spec import RLTrainSpec
-from .common import (NATURE_CNN_FEATURES, checkpoint_updates, linear_head, nature_cnn, nature_cnn_init, network,
-                     polyak, scheduled, sgd_step, torch_linear_init, with_defaults)
+from .common import (NATURE_CNN_FEATURES, RunLength, checkpoint_updates, linear_head, nature_cnn, nature_cnn_init, network,
+                     polyak, progress_remaining, scheduled, sgd_step, torch_linear_init, with_defaults)
 from .envs import make_env
 from .off_policy import Algorithm, OffPolicyShape, loop_settings, make_off_policy_trainer
 
@@ -60,6 +60,7 @@ class DQNHyper(NamedTuple):
     exploration_initial_eps: jax.Array
     exploration_final_eps: jax.Array
     max_grad_norm: jax.Array
+    run: RunLength
 
 
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
@@ -79,7 +80,7 @@ def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
         jnp.float32(learning_rate), jnp.float32(values["gamma"]), jnp.float32(values["tau"]),
         jnp.int32(loop["learning_starts"]), jnp.int32(max(int(values["target_update_interval"]) // loop["n_envs"], 1)),
         *(jnp.float32(values[k]) for k in ("exploration_fraction", "exploration_initial_eps",
-                                          "exploration_final_eps", "max_grad_norm")))
+                                          "exploration_final_eps", "max_grad_norm")), RunLength.of(shape))
     return shape, hyper, steps
 
 
@@ -144,7 +145,7 @@ def make_trainer(shape: DQNShape):
         target = jax.lax.cond(calls % hyper.target_update_calls == 0,
                               lambda: polyak(learner["params"], learner["target"], hyper.tau), lambda: learner["target"])
         return {**learner, "target": target,
-                "epsilon": exploration_rate(hyper, 1.0 - timesteps / shape.total_timesteps)}
+                "epsilon": exploration_rate(hyper, progress_remaining(timesteps, hyper.run))}
 
     def update(hyper: DQNHyper, learner: dict[str, Any], batch: dict, lr: jax.Array, key: jax.Array) -> dict:
         grads = jax.grad(dqn_loss)(learner["params"], learner["target"], batch, hyper.gamma, q)

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from ..spec import RLTrainSpec
-from .common import Trainer, linear_head
+from .common import Trainer, linear_head, progress_remaining
 from .envs import JaxEnv
 
 #: SB3's defaults of the loop's hyperparameters that DQN, SAC and TD3 all take.
@@ -169,7 +169,7 @@ def make_off_policy_trainer(shape: OffPolicyShape, env: JaxEnv, algorithm: Algor
 
     def iteration(hyper: Any, carry: OffPolicyCarry) -> OffPolicyCarry:
         carry, _ = jax.lax.scan(lambda c, x: env_call(hyper, c, x), carry, None, length=shape.train_freq)
-        progress = 1.0 - carry.timesteps / shape.total_timesteps
+        progress = progress_remaining(carry.timesteps, hyper.run)
         lr = hyper.learning_rate * (progress if shape.learning_rate_schedule else 1.0)
         start = (carry.learner, carry.key)
         trained, _ = jax.lax.scan(lambda s, x: gradient_step(hyper, lr, carry, s, x), start, None,

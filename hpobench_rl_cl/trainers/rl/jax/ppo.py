@@ -38,7 +38,8 @@ import optax
 from ..run_config import parse_normalize
 from ..spec import RLTrainSpec
 from . import normalize
-from .common import Trainer, checkpoint_updates, mlp, network, scheduled, sgd_step, with_defaults
+from .common import (RunLength, Trainer, checkpoint_updates, mlp, network, progress_remaining, scheduled, sgd_step,
+                     with_defaults)
 from .envs import make_env
 
 SB3_DEFAULTS = {"learning_rate": 3e-4, "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99,
@@ -88,6 +89,7 @@ class PPOHyper(NamedTuple):
     max_grad_norm: jax.Array
     normalize_advantage: jax.Array
     normalization: normalize.NormalizeSettings
+    run: RunLength
 
 
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
@@ -108,7 +110,7 @@ def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
     hyper = PPOHyper(*(jnp.float32(v) for v in (
         learning_rate, values["gamma"], values["gae_lambda"], clip_range, values["clip_range_vf"] or 0.0,
         values["ent_coef"], values["vf_coef"], values["max_grad_norm"], bool(values["normalize_advantage"]))),
-        normalization)
+        normalization, RunLength.of(shape))
     return shape, hyper, steps
 
 
@@ -230,14 +232,14 @@ def make_trainer(shape: PPOShape) -> Trainer:
         last_values = forward(params, obs, shape.activation)[1]
         advantages, returns = gae(rollout, last_values, starts, hyper.gamma, hyper.gae_lambda)
         timesteps = timesteps + shape.rollout
-        progress = 1.0 - timesteps.astype(jnp.float32) / shape.total_timesteps
+        progress = progress_remaining(timesteps, hyper.run)
         lr = hyper.learning_rate * (progress if shape.learning_rate_schedule else 1.0)
         clip_range = hyper.clip_range * (progress if shape.clip_range_schedule else 1.0)
         flat = {"obs": rollout.obs.reshape(shape.rollout, -1), "actions": rollout.actions.reshape(-1),
                 "values": rollout.values.reshape(-1), "log_probs": rollout.log_probs.reshape(-1),
                 "advantages": advantages.reshape(-1), "returns": returns.reshape(-1)}
 
-        def epoch(state: tuple, _: None) -> tuple[tuple, None]:
+        def epoch(_: jax.Array, state: tuple) -> tuple:
             params, opt_state, key = state
             key, perm_key = jax.random.split(key)
             order = jax.random.permutation(perm_key, shape.rollout).reshape(n_minibatches, shape.batch_size)
@@ -248,9 +250,9 @@ def make_trainer(shape: PPOShape) -> Trainer:
                 return sgd_step(params, grads, opt_state, adam, lr, hyper.max_grad_norm), None
 
             (params, opt_state), _ = jax.lax.scan(minibatch, (params, opt_state), order)
-            return (params, opt_state, key), None
+            return params, opt_state, key
 
-        (params, opt_state, key), _ = jax.lax.scan(epoch, (params, opt_state, key), None, length=shape.n_epochs)
+        params, opt_state, key = jax.lax.fori_loop(0, hyper.run.n_epochs, epoch, (params, opt_state, key))
         return PPOCarry(params, opt_state, obs, env_state, starts, key, timesteps, normalizer)
 
     def act(carry: PPOCarry, obs: jax.Array) -> jax.Array:

@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import optax
 
 from ..spec import RLTrainSpec
-from .common import adam_step, checkpoint_updates, mlp, network, polyak, scheduled, torch_linear_init, with_defaults
+from .common import (RunLength, adam_step, checkpoint_updates, mlp, network, polyak, scheduled, torch_linear_init,
+                     with_defaults)
 from .envs import make_env
 from .off_policy import ActorCriticShape, Algorithm, loop_settings, make_off_policy_trainer, twin_q
 
@@ -45,6 +46,7 @@ class SACHyper(NamedTuple):
     learn_ent_coef: jax.Array
     target_entropy: jax.Array
     target_update_interval: jax.Array
+    run: RunLength
 
 
 def _ent_coef(value: Any) -> tuple[float, bool]:
@@ -68,7 +70,7 @@ def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
     hyper = SACHyper(jnp.float32(learning_rate), jnp.float32(values["gamma"]), jnp.float32(values["tau"]),
                      jnp.int32(loop["learning_starts"]), jnp.float32(ent_coef), jnp.bool_(learn),
                      jnp.float32(-action_size if target_entropy == "auto" else float(target_entropy)),
-                     jnp.int32(values["target_update_interval"]))
+                     jnp.int32(values["target_update_interval"]), RunLength.of(shape))
     return shape, hyper, steps
 
 

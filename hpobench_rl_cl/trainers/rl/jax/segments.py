@@ -18,7 +18,7 @@ import numpy as np
 
 from ..spec import RLTrainSpec
 from .backend import CompiledCache
-from .common import ENVIRONMENT_FIELDS, EVAL_SEED_OFFSET, evaluate_policy
+from .common import ENVIRONMENT_FIELDS, EVAL_SEED_OFFSET, compiled_shape, evaluate_policy, stacked_batch
 
 _COMPILED = CompiledCache()
 
@@ -48,20 +48,22 @@ class SegmentedTraining:
         shape, hyper, _ = self.module.split_config(config, self.spec, self.budget)
         return shape, hyper
 
-    def _function(self, kind: str, shape: Any, size: int) -> Any:
+    def _function(self, kind: str, shape: Any, size: int, axes: Any) -> Any:
+        key = compiled_shape(shape)
+
         def build() -> Any:
-            trainer = self.module.make_trainer(shape)
+            trainer = self.module.make_trainer(key)
             if kind == "setup":
-                return jax.jit(jax.vmap(trainer.setup))
+                return jax.jit(jax.vmap(trainer.setup, in_axes=(axes, 0)))
 
             def advance(hyper: Any, carry: Any, iterations: jax.Array, eval_key: jax.Array) -> tuple[Any, jax.Array]:
                 carry = jax.lax.fori_loop(0, iterations, lambda _, c: trainer.iteration(hyper, c), carry)
                 score = evaluate_policy(trainer.env, lambda obs: trainer.act(carry, obs), eval_key, shape.eval_episodes)
                 return carry, score
 
-            return jax.jit(jax.vmap(advance, in_axes=(0, 0, None, 0)))
+            return jax.jit(jax.vmap(advance, in_axes=(axes, 0, None, 0)))
 
-        return _COMPILED.get((kind, self.spec.algorithm, shape, size), build)
+        return _COMPILED.get((kind, self.spec.algorithm, key, size), build)
 
     def _groups(self, keys: Sequence[Any]) -> list[list[int]]:
         groups: dict[Any, list[int]] = {}
@@ -83,8 +85,9 @@ class SegmentedTraining:
         with jax.default_device(self.device):
             for slots in self._groups([shape for shape, _ in split]):
                 padded = self._padded(slots)
-                carries = self._function("setup", split[slots[0]][0], len(padded))(
-                    _stack([split[s][1] for s in padded]), jnp.stack([jax.random.PRNGKey(self.seeds[s]) for s in padded]))
+                hypers, axes = stacked_batch([split[s][1] for s in padded])
+                carries = self._function("setup", split[slots[0]][0], len(padded), axes)(
+                    hypers, jnp.stack([jax.random.PRNGKey(self.seeds[s]) for s in padded]))
                 for slot, carry in zip(slots, _unstack(carries, len(slots))):
                     self.carries[slot] = carry
         self.timesteps = [0] * len(configs)
@@ -98,8 +101,9 @@ class SegmentedTraining:
         with jax.default_device(self.device):
             for slots in self._groups([(shape, n) for (shape, _), n in zip(split, iterations)]):
                 shape, padded = split[slots[0]][0], self._padded(slots)
-                carries, group_scores = self._function("advance", shape, len(padded))(
-                    _stack([split[s][1] for s in padded]), _stack([self.carries[s] for s in padded]),
+                hypers, axes = stacked_batch([split[s][1] for s in padded])
+                carries, group_scores = self._function("advance", shape, len(padded), axes)(
+                    hypers, _stack([self.carries[s] for s in padded]),
                     jnp.int32(iterations[slots[0]]),
                     jnp.stack([jax.random.PRNGKey(self.seeds[s] + EVAL_SEED_OFFSET) for s in padded]))
                 for slot, carry, score in zip(slots, _unstack(carries, len(slots)), np.asarray(group_scores)):

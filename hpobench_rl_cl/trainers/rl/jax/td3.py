@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import optax
 
 from ..spec import RLTrainSpec
-from .common import (adam_step, checkpoint_updates, linear_head, network, polyak, scheduled, torch_linear_init,
-                     with_defaults)
+from .common import (RunLength, adam_step, checkpoint_updates, linear_head, network, polyak, scheduled,
+                     torch_linear_init, with_defaults)
 from .envs import make_env
 from .off_policy import ActorCriticShape, Algorithm, loop_settings, make_off_policy_trainer, twin_q
 
@@ -41,6 +41,7 @@ class TD3Hyper(NamedTuple):
     policy_delay: jax.Array
     target_policy_noise: jax.Array
     target_noise_clip: jax.Array
+    run: RunLength
 
 
 def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
@@ -57,7 +58,8 @@ def split_config(config: Mapping[str, Any], spec: RLTrainSpec, budget: int
                      loop["buffer_slots"], lr_schedule, budget, updates, spec.eval_episodes, pi_arch, qf_arch, activation)
     hyper = TD3Hyper(jnp.float32(learning_rate), jnp.float32(values["gamma"]), jnp.float32(values["tau"]),
                      jnp.int32(loop["learning_starts"]), jnp.float32(noise_std), jnp.int32(values["policy_delay"]),
-                     jnp.float32(values["target_policy_noise"]), jnp.float32(values["target_noise_clip"]))
+                     jnp.float32(values["target_policy_noise"]), jnp.float32(values["target_noise_clip"]),
+                     RunLength.of(shape))
     return shape, hyper, steps
 
 
