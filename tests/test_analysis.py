@@ -111,8 +111,8 @@ def test_cli_audit_writes_markdown_json_and_plots(tmp_path):
 
 def test_the_front_page_matrix_of_the_committed_results():
     """The committed full-length jax studies: one row per benchmark, the baseline first, each cell the
-    normalized test IQM; random search has both HPO runs of the quick scale on ppo-cartpole-jax (it
-    ranks), PBT and PB2 one (they do not)."""
+    normalized test IQM; on ppo-cartpole-jax every tool has both HPO runs of the quick scale (all
+    rank), on dqn-cartpole-jax random search one (it does not)."""
     from hpobench_rl_cl.analysis.results import collect
     from hpobench_rl_cl.analysis.tables import family_matrix, protocol_views, verdict
 
@@ -122,10 +122,12 @@ def test_the_front_page_matrix_of_the_committed_results():
     assert matrix.methods[:2] == ["hand-tuned", "random"]
     ppo = benchmarks["ppo-cartpole-jax@quick"]
     assert ppo["hand-tuned"].normalized == (1.0, 1.0, 1.0), "500 on every test seed: its own mean"
-    assert ppo["random"].row.standing == "complete" and ppo["random"].row.ranked
-    assert ppo["pbt"].row.standing == "incomplete" and not ppo["pbt"].row.ranked
+    tools = ("random", "dehb", "pbt", "pb2")
+    assert all(ppo[tool].row.standing == "complete" and ppo[tool].row.ranked for tool in tools)
     assert 0.8 < ppo["random"].normalized[0] <= 1.0
-    assert set(matrix.average_rank) == {"hand-tuned", "random"}, "only ranked entries enter the average rank"
+    dqn = benchmarks["dqn-cartpole-jax@quick"]
+    assert dqn["random"].row.standing == "incomplete" and not dqn["random"].row.ranked
+    assert set(matrix.average_rank) == {"hand-tuned", *tools}, "only ranked entries enter the average rank"
     views = {view.protocol_id: view for view, _ in matrix.benchmarks}
     assert verdict(views["ppo-cartpole-jax@quick"]).startswith("tuning beats hand-tuned? not distinguishable")
     assert verdict(views["dqn-cartpole-jax@quick"]).startswith("no verdict")
