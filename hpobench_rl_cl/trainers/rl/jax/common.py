@@ -57,10 +57,15 @@ def progress_remaining(timesteps: jax.Array, run: RunLength) -> jax.Array:
     return 1.0 - timesteps.astype(jnp.float32) * (1.0 / run.total_timesteps.astype(jnp.float32))
 
 
+def stacked(trees: Sequence[Any]) -> Any:
+    """Trees of one structure as one tree whose leaves gain a leading trial axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
 def stacked_batch(hypers: Sequence[Any]) -> tuple[Any, Any]:
     """A call's per-trial values stacked along a leading trial axis with its one shared ``run``, and
     ``vmap``'s ``in_axes`` for them (``run`` unbatched: its loops stay loops, not masked selects)."""
-    per_trial = jax.tree.map(lambda *values: jnp.stack(values), *[h._replace(run=None) for h in hypers])
+    per_trial = stacked([h._replace(run=None) for h in hypers])
     axes = jax.tree.map(lambda _: 0, per_trial)
     return per_trial._replace(run=hypers[0].run), axes
 

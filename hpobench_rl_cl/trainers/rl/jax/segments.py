@@ -18,13 +18,9 @@ import numpy as np
 
 from ..spec import RLTrainSpec
 from .backend import CompiledCache
-from .common import ENVIRONMENT_FIELDS, EVAL_SEED_OFFSET, compiled_shape, evaluate_policy, stacked_batch
+from .common import ENVIRONMENT_FIELDS, EVAL_SEED_OFFSET, compiled_shape, evaluate_policy, stacked, stacked_batch
 
 _COMPILED = CompiledCache()
-
-
-def _stack(trees: Sequence[Any]) -> Any:
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
 def _unstack(tree: Any, count: int) -> list[Any]:
@@ -103,7 +99,7 @@ class SegmentedTraining:
                 shape, padded = split[slots[0]][0], self._padded(slots)
                 hypers, axes = stacked_batch([split[s][1] for s in padded])
                 carries, group_scores = self._function("advance", shape, len(padded), axes)(
-                    hypers, _stack([self.carries[s] for s in padded]),
+                    hypers, stacked([self.carries[s] for s in padded]),
                     jnp.int32(iterations[slots[0]]),
                     jnp.stack([jax.random.PRNGKey(self.seeds[s] + EVAL_SEED_OFFSET) for s in padded]))
                 for slot, carry, score in zip(slots, _unstack(carries, len(slots)), np.asarray(group_scores)):
