@@ -9,10 +9,13 @@
    each backend: Spearman rank correlation of their mean scores, and the configurations on which the
    backends disagree most. (SB3 trains the paper's PPO space at about 130 env steps/s per core: 16 x 3
    full-length PPO trials are about 5 core-hours; DQN's 5e4-step runs are about a tenth of that.)
+3. The jax backend alone vs batched: every (configuration, seed) of 1 and 2 trained once more alone
+   (one trial per call): how far its score moves from the batched one (XLA's batched kernels round
+   differently, and RL amplifies it), beside the spread of scores across seeds.
 Seeds 1000 and up: outside every protocol's tuning and test seeds. SB3 trains one trial per worker
 process; jax trains each configuration's seeds in one call. Every finished trial (SB3) or call (jax)
 is kept in ``runs/agreement/BENCHMARK.jsonl``, so an interrupted benchmark, rerun, trains only what
-is missing. Writes ``results/agreement/BENCHMARK.{json,md}`` with the wall time of this invocation,
+is missing. The cheap jax calls run first. Writes ``results/agreement/BENCHMARK.{json,md}`` with the wall time of this invocation,
 the summed training time of every trial and the machine.
 """
 
@@ -107,16 +110,33 @@ def sb3_scores(name: str, configs: list[dict], seeds: list[int], workers: int, f
     return np.array([finished.scores(n, c, [s]) for n, c, s in jobs]).reshape(len(configs), len(seeds))
 
 
-def jax_scores(name: str, configs: list[dict], seeds: list[int], finished: FinishedCalls) -> np.ndarray:
-    """(configurations, seeds) scores, each configuration's seeds in one call."""
+def jax_scores(name: str, configs: list[dict], seeds: list[int], finished: FinishedCalls,
+               alone: bool = False) -> np.ndarray:
+    """(configurations, seeds) scores, each configuration's seeds in one call, or each trial ``alone``."""
     protocol = load_protocol(name, "paper")
     spec, backend = protocol.train_specs("cpu")["tuning"], BACKENDS.get("jax")()
+    calls = [[seed] for seed in seeds] if alone else [seeds]
     for config in configs:
-        if finished.scores(name, config, seeds) is None:
-            start = time.perf_counter()
-            results = backend.train_batch(spec, [Trial(config, seed, protocol.total_timesteps) for seed in seeds])
-            finished.add(name, config, seeds, [r.score for r in results], time.perf_counter() - start)
-    return np.array([finished.scores(name, config, seeds) for config in configs])
+        for call in calls:
+            if finished.scores(name, config, call) is None:
+                start = time.perf_counter()
+                results = backend.train_batch(spec, [Trial(config, seed, protocol.total_timesteps) for seed in call])
+                finished.add(name, config, call, [r.score for r in results], time.perf_counter() - start)
+    return np.array([sum((finished.scores(name, config, call) for call in calls), []) for config in configs])
+
+
+def alone_vs_batched(alone: np.ndarray, batched: np.ndarray) -> dict:
+    """How far (configurations, seeds) scores move between a lone and a batched call, beside the
+    mean standard deviation across one configuration's seeds."""
+    difference = np.abs(alone - batched)
+    return {"mean_abs_difference": float(difference.mean()), "max_abs_difference": float(difference.max()),
+            "identical": int((difference == 0).sum()), "trials": int(difference.size),
+            "seed_spread": float(batched.std(axis=1).mean())}
+
+
+def alone_vs_batched_line(label: str, row: dict) -> str:
+    return (f"| {label} | {row['mean_abs_difference']:.2f} | {row['max_abs_difference']:.2f} | "
+            f"{row['identical']} of {row['trials']} | {row['seed_spread']:.2f} |")
 
 
 def summary(scores: np.ndarray) -> dict:
@@ -138,16 +158,21 @@ def main() -> None:
     protocol = load_protocol(names["sb3"], "paper")
     hand_tuned = protocol.hand_tuned_run_config()[0]
     seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
+    drawn = [run_config_for(protocol, config_dict(c))
+             for c in protocol.search_space(seed=0).sample_configuration(args.configs)] if args.configs else []
+    config_seeds = list(range(FIRST_SEED, FIRST_SEED + args.config_seeds))
+    jax_hand_tuned = jax_scores(names["jax"], [hand_tuned], seeds, finished)
     report: dict = {"protocols": names, "total_timesteps": protocol.total_timesteps,
-                    "hand_tuned": {"config": hand_tuned, "seeds": seeds,
-                                   "sb3": summary(sb3_scores(names["sb3"], [hand_tuned], seeds, args.workers, finished)[0]),
-                                   "jax": summary(jax_scores(names["jax"], [hand_tuned], seeds, finished)[0])}}
-    if args.configs:
-        drawn = [run_config_for(protocol, config_dict(c))
-                 for c in protocol.search_space(seed=0).sample_configuration(args.configs)]
-        config_seeds = list(range(FIRST_SEED, FIRST_SEED + args.config_seeds))
-        sb3 = sb3_scores(names["sb3"], drawn, config_seeds, args.workers, finished)
+                    "alone_vs_batched": {"hand_tuned": alone_vs_batched(
+                        jax_scores(names["jax"], [hand_tuned], seeds, finished, alone=True), jax_hand_tuned)}}
+    if drawn:
         jax = jax_scores(names["jax"], drawn, config_seeds, finished)
+        report["alone_vs_batched"]["random_configurations"] = alone_vs_batched(
+            jax_scores(names["jax"], drawn, config_seeds, finished, alone=True), jax)
+    report["hand_tuned"] = {"config": hand_tuned, "seeds": seeds, "jax": summary(jax_hand_tuned[0]),
+                            "sb3": summary(sb3_scores(names["sb3"], [hand_tuned], seeds, args.workers, finished)[0])}
+    if drawn:
+        sb3 = sb3_scores(names["sb3"], drawn, config_seeds, args.workers, finished)
         sb3_means, jax_means = sb3.mean(axis=1), jax.mean(axis=1)
         order = np.argsort(-np.abs(sb3_means - jax_means))
         report["random_configurations"] = {
@@ -178,6 +203,13 @@ def main() -> None:
                   for row in rc["per_configuration"][:5]]
     else:
         lines += ["", "Random configurations: not run (`--configs 0`)."]
+    lines += ["", "The jax backend, each trial trained once more alone (one trial per call) against its score in "
+                  "the batched call above (a configuration's seeds in one call):", "",
+              "| configurations | mean abs. difference | max abs. difference | identical | std across seeds |",
+              "| --- | --- | --- | --- | --- |"]
+    lines += [alone_vs_batched_line(label, report["alone_vs_batched"][key])
+              for key, label in (("hand_tuned", "hand-tuned"), ("random_configurations", "random"))
+              if key in report["alone_vs_batched"]]
     lines += ["", f"Wall time {report['wall_s'] / 60:.1f} min (this invocation; trials kept from an interrupted "
                   f"one are not retrained), training time of all calls {report['training_s'] / 60:.1f} min, "
                   f"on {report['machine']['cpu']['model']} ({report['machine']['cpu']['cores']} cores)."]
