@@ -87,7 +87,9 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
     plan = RL_PAPER_PLANS[scale]
     protocols = {name: load_protocol(name, plan.protocol_scale) for name in plan.protocols}
     grid = [(setting, variant) for protocol in protocols.values() for setting, variant in _settings(plan, protocol)]
-    total = expected_trials([v for _, v in grid]) * len(plan.optimizers) * plan.hpo_runs
+    published = {name: published_incumbents(name, plan.published_variants, plan.published_runs) for name in protocols}
+    total = (expected_trials([v for _, v in grid]) * len(plan.optimizers) * plan.hpo_runs
+             + sum(len(published[name]) * len(p.held_out_seeds) for name, p in protocols.items()))
     protocol_ids: dict[str, str] = {}
     with Session(store, workers=workers, progress=progress, total=total, label=f"rl-paper {scale}") as session:
         for setting, variant in grid:
@@ -98,7 +100,7 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
         for name, protocol in protocols.items():
             # Beside the tools' full-space studies (the same protocol): the paper's own incumbents.
             protocol_ids.setdefault(f"{protocol.name}@{protocol.scale}", "full space")
-            for incumbent, entry in published_incumbents(name, plan.published_variants, plan.published_runs).items():
+            for incumbent, entry in published[name].items():
                 _train_published(session, protocol, incumbent, entry, results)
     table = rl_paper_table(results, protocol_ids)
     lengths = ", ".join(f"{p.name} {p.total_timesteps:,}" for p in protocols.values())
