@@ -69,6 +69,25 @@ def test_a_published_pb2_incumbent_is_a_schedule_of_its_values_in_order():
         backends.get(protocol.backend)().check_config(protocol, {"schedule": schedule}, name)
 
 
+def test_a_reproduction_table_is_shown_under_its_preamble_and_refused_without_one(tmp_path):
+    import shutil
+
+    from hpobench_rl_cl.analysis.results import collect, read_reproduction
+    from hpobench_rl_cl.errors import UserError
+    from hpobench_rl_cl.leaderboard import render
+
+    committed = collect("results").reproductions
+    page = render.reproductions_page(committed, {"up": "", "built": "today", "reproductions": True})
+    preamble = committed["rl-paper-quick"].preamble
+    assert any("backend jax" in line for line in preamble) and any("It cannot show" in line for line in preamble)
+    assert "It can show: which method" in page and "backend jax" in page
+    # The numbers alone, stripped of what they can and cannot show, are refused.
+    bare = tmp_path / "rl-paper-quick.csv"
+    shutil.copyfile("results/reproductions/rl-paper-quick.csv", bare)
+    with pytest.raises(UserError, match="no preamble"):
+        read_reproduction(bare)
+
+
 @pytest.mark.slow
 def test_reproduce_rl_paper_at_smoke_scale(tmp_path, capsys):
     argv = ["reproduce", "rl-paper", "--scale", "smoke", "--workers", "1", "--store", str(tmp_path / "runs"),

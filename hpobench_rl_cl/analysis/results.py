@@ -63,10 +63,19 @@ class StudyRecord:
 
 
 @dataclass
+class Reproduction:
+    """A paper's table (``results/reproductions/NAME.csv``) and its preamble from ``NAME.md``: the
+    scale, backend, runs per cell, and what the table can and cannot show."""
+
+    table: pd.DataFrame
+    preamble: list[str]
+
+
+@dataclass
 class Results:
     studies: list[StudyRecord]
     comparisons: list[dict[str, Any]]
-    reproductions: dict[str, pd.DataFrame]  # results/reproductions/NAME.csv: the papers' tables
+    reproductions: dict[str, Reproduction]
 
 
 def _fail(path: Path, message: str) -> None:
@@ -188,10 +197,20 @@ def collect(results_dir: str | Path) -> Results:
             comparisons.append(data)
     if not studies:
         raise UserError(f"no study exports (*.csv) under {root}/rl or {root}/cl")
-    reproductions = {}
-    for path in sorted((root / "reproductions").glob("*.csv")):
-        try:
-            reproductions[path.stem] = pd.read_csv(path)
-        except Exception as error:  # noqa: BLE001 - pandas raises many types for a malformed file
-            _fail(path, f"cannot read as CSV: {error}")
+    reproductions = {path.stem: read_reproduction(path) for path in sorted((root / "reproductions").glob("*.csv"))}
     return Results(studies, comparisons, reproductions)
+
+
+def read_reproduction(csv_path: Path) -> Reproduction:
+    """A reproduction table with its preamble (the ``- `` lines of the markdown ``reproduce`` writes
+    beside it); a table without one is refused, since its numbers cannot be read without it."""
+    try:
+        table = pd.read_csv(csv_path)
+    except Exception as error:  # noqa: BLE001 - pandas raises many types for a malformed file
+        _fail(csv_path, f"cannot read as CSV: {error}")
+    markdown = csv_path.with_suffix(".md")
+    preamble = [line[2:] for line in markdown.read_text().splitlines() if line.startswith("- ")] \
+        if markdown.is_file() else []
+    if not preamble:
+        _fail(csv_path, f"no preamble (scale, backend, runs per cell, what it can show) in {markdown.name} beside it")
+    return Reproduction(table, preamble)

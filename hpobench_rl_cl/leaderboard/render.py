@@ -98,7 +98,7 @@ def studies_page(views: list[ProtocolView], aggregates: dict[str, list[dict[str,
 
 
 def reproductions_page(tables: dict[str, Any], site: dict[str, Any]) -> str:
-    """The papers' reproduction tables (results/reproductions/*.csv), as written by ``reproduce``."""
+    """The papers' reproduction tables (results/reproductions/*.csv), each under its preamble."""
     return _render("reproductions.html", title="Reproductions", tables=sorted(tables.items()), **site)
 
 
