@@ -14,7 +14,8 @@ import yaml
 
 from hpobench_rl_cl import api, cli
 from hpobench_rl_cl.analysis import cl_metrics
-from hpobench_rl_cl.errors import ProtocolError
+from hpobench_rl_cl.analysis.results import collect
+from hpobench_rl_cl.errors import ProtocolError, UserError
 from hpobench_rl_cl.protocol.cl import load_cl_suite
 from hpobench_rl_cl.trainers.cl.avalanche import train_cl_trial
 from hpobench_rl_cl.trainers.base import Trial
@@ -167,6 +168,16 @@ def test_two_phase_study_end_to_end(workdir, capsys):
     rerun = api.run_study(TINY_CL, scale="smoke", workers=1, store=workdir["store"], results=workdir["results"],
                           progress=False)
     assert rerun["strategies"] == comparison["strategies"]
+    # The comparison is built again from the strategies' studies: as written it verifies, and
+    # swapping the evaluation ranks is refused.
+    collect(workdir["results"])
+    path = workdir["results"] / "cl" / "tiny-cl-smoke-random-s0.comparison.json"
+    first, second = comparison["strategies"]
+    assert first["evaluation_rank"] != second["evaluation_rank"]
+    first["evaluation_rank"], second["evaluation_rank"] = second["evaluation_rank"], first["evaluation_rank"]
+    path.write_text(json.dumps(comparison))
+    with pytest.raises(UserError, match="strategies differs from the studies behind it"):
+        collect(workdir["results"])
 
 
 @pytest.mark.slow

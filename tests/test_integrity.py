@@ -115,6 +115,48 @@ def test_an_edited_export_stops_the_leaderboard_build_naming_the_study(study, tm
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_an_edited_protocol_in_an_export_is_refused(study, tmp_path):
+    # The protocol an export carries says how long its runs were; lengthening it must not pass.
+    _, summary = study
+    path = tmp_path / "results" / "rl" / f"{summary['study_id']}.summary.json"
+    meta = json.loads(path.read_text())
+    meta["protocol"]["total_timesteps"] *= 10
+    path.write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="its protocol does not hash to its rows' protocol_hash"):
+        collect(tmp_path / "results")
+
+
+def test_a_reproduction_table_is_rebuilt_from_its_studies_and_an_edited_one_refused(study, tmp_path):
+    from hpobench_rl_cl.analysis.reproductions import rl_paper_table
+    from hpobench_rl_cl.reproduce.tables import write_table
+
+    _, summary = study
+    results = tmp_path / "results"
+    stem = results / "reproductions" / "rl-paper-quick"
+    table = rl_paper_table(collect(results), [summary["study_id"]])
+    write_table(table, stem, "RL paper reproduction (quick)", ["Scale `quick`: a test table."])
+    shown = collect(results).reproductions["rl-paper-quick"]
+    assert shown.table.equals(table.drop(columns="studies")) and set(table["method"]) == {"hand-tuned", "random"}
+    # The number a reader sees, raised in the CSV or in the markdown, is refused naming the cell.
+    csv, markdown = stem.with_suffix(".csv").read_text(), stem.with_suffix(".md").read_text()
+    incumbent = table.index[table["method"] == "random"][0]
+    edited = table.copy()
+    edited.loc[incumbent, "test_mean"] += 100
+    edited.to_csv(stem.with_suffix(".csv"), index=False)
+    with pytest.raises(UserError, match=rf"row {incumbent + 2}, test_mean: .* where its studies give"):
+        collect(results)
+    stem.with_suffix(".csv").write_text(csv)
+    mean = f"{table.loc[incumbent, 'test_mean']:.2f}"
+    stem.with_suffix(".md").write_text(markdown.replace(mean, f"{float(mean) + 100:.2f}"))
+    with pytest.raises(UserError, match="the table in rl-paper-quick.md differs from the studies behind it"):
+        collect(results)
+    # Pointing the table at studies that are not there is refused too.
+    stem.with_suffix(".md").write_text(markdown)
+    stem.with_suffix(".csv").write_text(csv.replace(summary["study_id"], "a-better-study"))
+    with pytest.raises(UserError, match="study a-better-study is not under results/rl"):
+        collect(results)
+
+
 def test_an_export_keeps_the_digest_the_store_logged(study, tmp_path):
     _, summary = study
     meta = json.loads((tmp_path / "results" / "rl" / f"{summary['study_id']}.summary.json").read_text())

@@ -72,7 +72,8 @@ def test_a_published_pb2_incumbent_is_a_schedule_of_its_values_in_order():
 def test_a_reproduction_table_is_shown_under_its_preamble_and_refused_without_one(tmp_path):
     import shutil
 
-    from hpobench_rl_cl.analysis.results import collect, read_reproduction
+    from hpobench_rl_cl.analysis.reproductions import checked_reproduction
+    from hpobench_rl_cl.analysis.results import collect
     from hpobench_rl_cl.errors import UserError
     from hpobench_rl_cl.leaderboard import render
 
@@ -85,7 +86,7 @@ def test_a_reproduction_table_is_shown_under_its_preamble_and_refused_without_on
     bare = tmp_path / "rl-paper-quick.csv"
     shutil.copyfile("results/reproductions/rl-paper-quick.csv", bare)
     with pytest.raises(UserError, match="no preamble"):
-        read_reproduction(bare)
+        checked_reproduction(bare, collect("results"))
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import UserError
-from ..protocol.common import HELD_OUT_PHASES
+from ..protocol.common import HELD_OUT_PHASES, content_hash
 from ..protocol.official import official_entry
 from ..store.export import EXPORT_COLUMNS
 from ..store.integrity import study_digest, trial_digest
@@ -175,6 +175,9 @@ def read_study(csv_path: Path, family: str) -> StudyRecord:
             _fail(summary_path, f"lacks the {key!r} object")
     if summary is not None:
         _check_digest(summary_path, study_id, trials, summary, meta.get("digest"))
+    if content_hash(meta["protocol"]) != str(trials["protocol_hash"].iloc[0]):
+        _fail(summary_path, f"its protocol does not hash to its rows' protocol_hash {trials['protocol_hash'].iloc[0]} "
+                            "(the protocol was edited)")
     verification_path = csv_path.with_name(f"{study_id}.verification.json")
     verification = _read_json(verification_path) if verification_path.is_file() else None
     return StudyRecord(family, study_id, csv_path, trials, summary, meta["provenance"], meta["protocol"], verification)
@@ -194,23 +197,16 @@ def collect(results_dir: str | Path) -> Results:
             data = _read_json(path)
             if not isinstance(data.get("strategies"), list) or "kendall_tau_tuning_vs_evaluation" not in data:
                 _fail(path, "lacks 'strategies' or 'kendall_tau_tuning_vs_evaluation'")
-            comparisons.append(data)
+            comparisons.append((path, data))
     if not studies:
         raise UserError(f"no study exports (*.csv) under {root}/rl or {root}/cl")
-    reproductions = {path.stem: read_reproduction(path) for path in sorted((root / "reproductions").glob("*.csv"))}
-    return Results(studies, comparisons, reproductions)
+    # Comparisons and reproduction tables are views of the studies: built again from them, not read.
+    from .reproductions import check_comparison, checked_reproduction
 
-
-def read_reproduction(csv_path: Path) -> Reproduction:
-    """A reproduction table with its preamble (the ``- `` lines of the markdown ``reproduce`` writes
-    beside it); a table without one is refused, since its numbers cannot be read without it."""
-    try:
-        table = pd.read_csv(csv_path)
-    except Exception as error:  # noqa: BLE001 - pandas raises many types for a malformed file
-        _fail(csv_path, f"cannot read as CSV: {error}")
-    markdown = csv_path.with_suffix(".md")
-    preamble = [line[2:] for line in markdown.read_text().splitlines() if line.startswith("- ")] \
-        if markdown.is_file() else []
-    if not preamble:
-        _fail(csv_path, f"no preamble (scale, backend, runs per cell, what it can show) in {markdown.name} beside it")
-    return Reproduction(table, preamble)
+    by_id = {study.study_id: study for study in studies}
+    for path, comparison in comparisons:
+        check_comparison(path, comparison, by_id)
+    results = Results(studies, [comparison for _, comparison in comparisons], {})
+    for path in sorted((root / "reproductions").glob("*.csv")):
+        results.reproductions[path.stem] = checked_reproduction(path, results)
+    return results

@@ -79,8 +79,14 @@ class ProtocolBase:
 
     @property
     def hash(self) -> str:
-        canonical = json.dumps(self.content(), sort_keys=True, default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return content_hash(self.content())
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    """A protocol's hash from its content (what ``BenchmarkProtocol.content`` returns, or the same
+    read back from an export's JSON)."""
+    canonical = json.dumps(content, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def shipped_file(relative: str) -> Path:

@@ -10,6 +10,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from ..analysis.reproductions import cl_paper_table
+from ..analysis.results import collect
 from .tables import write_table
 
 CL_PAPER_SUITES = ("glyphs-halves", "cifar100-b0-10", "cifar100-half")
@@ -25,7 +27,7 @@ def reproduce_cl_paper(scale: str = "quick", *, suites: Sequence[str] = CL_PAPER
     from ..protocol import load_cl_suite
     from ..trainers.cl.data import missing_data
 
-    tables, skipped = [], []
+    comparison_ids, skipped = [], []
     for suite_name in suites:
         suite = load_cl_suite(suite_name, scale)
         first = next(iter(suite.strategies.values()))
@@ -35,11 +37,8 @@ def reproduce_cl_paper(scale: str = "quick", *, suites: Sequence[str] = CL_PAPER
             continue
         comparison = run_study(suite_name, scale=scale, optimizer=optimizer, workers=workers, store=store,
                                results=results, progress=progress)
-        frame = pd.DataFrame(comparison["strategies"])
-        frame.insert(0, "suite", suite.name)
-        frame["kendall_tau"] = comparison["kendall_tau_tuning_vs_evaluation"]
-        tables.append(frame)
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        comparison_ids.append(comparison["comparison_id"])
+    table = cl_paper_table(collect(results), comparison_ids) if comparison_ids else pd.DataFrame()
     preamble = [f"Scale `{scale}`, backend avalanche, tool {optimizer}, one run per strategy; suites: "
                 + ", ".join(f"{load_cl_suite(name, scale).name} ({next(iter(load_cl_suite(name, scale).strategies.values())).epochs}"
                             " epochs per experience)" for name in suites if not any(s.startswith(f"{name}:") for s in skipped)),

@@ -21,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..analysis.reproductions import rl_paper_table
+from ..analysis.results import collect
 from ..errors import UserError
 from ..protocol.published import PUBLISHED_ROLE, published_config, published_incumbents
 from ..runner.session import Session, expected_trials
@@ -58,22 +60,24 @@ RL_PAPER_PLANS = {
 }
 
 
-def _settings(plan: RLPaperPlan, protocol: Any) -> list[tuple[str, Any]]:
+def _variants(plan: RLPaperPlan, protocol: Any) -> list[Any]:
+    """The protocol's variants the plan tunes on: each search space, then the full space on fewer
+    tuning seeds (each labelled by :func:`~hpobench_rl_cl.analysis.reproductions.setting_label`)."""
     from ..protocol.rl import protocol_variant
 
-    settings = [(f"{space} space", protocol_variant(protocol, space=space)) for space in plan.spaces]
-    settings += [(f"full space, {k} tuning seed{'s' if k > 1 else ''}", protocol_variant(protocol, tuning_seeds=k))
-                 for k in plan.tuning_seed_counts]
-    return settings
+    return ([protocol_variant(protocol, space=space) for space in plan.spaces]
+            + [protocol_variant(protocol, tuning_seeds=k) for k in plan.tuning_seed_counts])
 
 
-def _train_published(session: Session, protocol: Any, name: str, entry: dict[str, Any], results: str | Path) -> None:
-    """Train one published incumbent on the protocol's test seeds (its own study, role ``published``)."""
+def _train_published(session: Session, protocol: Any, name: str, entry: dict[str, Any], results: str | Path) -> str:
+    """Train one published incumbent on the protocol's test seeds (its own study, role ``published``);
+    returns the study's id."""
     config = published_config(protocol, entry)
     study_id = f"{protocol.name}-{protocol.scale}-paper-{name}"
     study = session.study(protocol, study_id, f"how-to-autorl {entry['tool']}", entry["hpo_run"], "auto")
     study.train_roles({PUBLISHED_ROLE: config}, protocol.held_out_seeds)
     export_study(session.store, study_id, results)
+    return study_id
 
 
 def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, store: str | Path = "runs",
@@ -86,23 +90,21 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
         raise UserError(f"unknown reproduction scale {scale!r}; choose one of {', '.join(RL_PAPER_PLANS)}")
     plan = RL_PAPER_PLANS[scale]
     protocols = {name: load_protocol(name, plan.protocol_scale) for name in plan.protocols}
-    grid = [(setting, variant) for protocol in protocols.values() for setting, variant in _settings(plan, protocol)]
+    grid = [variant for protocol in protocols.values() for variant in _variants(plan, protocol)]
     published = {name: published_incumbents(name, plan.published_variants, plan.published_runs) for name in protocols}
-    total = (expected_trials([v for _, v in grid]) * len(plan.optimizers) * plan.hpo_runs
+    total = (expected_trials(grid) * len(plan.optimizers) * plan.hpo_runs
              + sum(len(published[name]) * len(p.held_out_seeds) for name, p in protocols.items()))
-    protocol_ids: dict[str, str] = {}
+    study_ids: list[str] = []
     with Session(store, workers=workers, progress=progress, total=total, label=f"rl-paper {scale}") as session:
-        for setting, variant in grid:
-            protocol_ids[f"{variant.name}@{variant.scale}"] = setting
+        for variant in grid:
             for optimizer in plan.optimizers:
                 for run in range(plan.hpo_runs):
-                    session.run_studies([variant], optimizer, run, "auto", results)
+                    study_ids.append(session.run_studies([variant], optimizer, run, "auto", results)["study_id"])
         for name, protocol in protocols.items():
             # Beside the tools' full-space studies (the same protocol): the paper's own incumbents.
-            protocol_ids.setdefault(f"{protocol.name}@{protocol.scale}", "full space")
-            for incumbent, entry in published[name].items():
-                _train_published(session, protocol, incumbent, entry, results)
-    table = rl_paper_table(results, protocol_ids)
+            study_ids += [_train_published(session, protocol, incumbent, entry, results)
+                          for incumbent, entry in published[name].items()]
+    table = rl_paper_table(collect(results), study_ids)
     lengths = ", ".join(f"{p.name} {p.total_timesteps:,}" for p in protocols.values())
     shortened = plan.protocol_scale == "smoke"
     preamble = [
@@ -120,22 +122,3 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
     write_table(table, Path(results) / "reproductions" / f"rl-paper-{scale}", f"RL paper reproduction ({scale})",
                 preamble)
     return table
-
-
-def rl_paper_table(results: str | Path, settings: dict[str, str]) -> pd.DataFrame:
-    """Method x setting: test IQM [95% CI], test mean, tuning score, gap, budget, number of runs."""
-    from ..analysis.results import collect
-    from ..analysis.tables import protocol_views
-
-    rows = []
-    for view in protocol_views(collect(results)):
-        if view.protocol_id not in settings:
-            continue
-        for row in view.rows:
-            rows.append({
-                "protocol": view.protocol_id.split("+")[0].split("@")[0], "setting": settings[view.protocol_id],
-                "backend": view.backend, "env_steps_per_run": view.studies[0].run_length, "method": row.method, "test_iqm": row.iqm[0], "test_iqm_low": row.iqm[1], "test_iqm_high": row.iqm[2],
-                "test_mean": row.mean, "tuning_score": row.tuning_score, "gap": row.gap,
-                "budget_full_runs": row.budget_full_runs, "runs": row.studies or len(row.scores),
-            })
-    return pd.DataFrame(rows)
