@@ -114,11 +114,11 @@ def _first_difference(stored: pd.DataFrame, rebuilt: pd.DataFrame) -> str | None
         return f"columns {list(stored.columns)}, rebuilt {list(rebuilt.columns)}"
     if len(stored) != len(rebuilt):
         return f"{len(stored)} rows, rebuilt {len(rebuilt)}"
-    for index in range(len(rebuilt)):
-        for column in rebuilt.columns:
-            if not _same(stored.iat[index, stored.columns.get_loc(column)], rebuilt.iat[index, rebuilt.columns.get_loc(column)]):
-                return (f"row {index + 2}, {column}: {stored.iat[index, stored.columns.get_loc(column)]!r} "
-                        f"where its studies give {rebuilt.iat[index, rebuilt.columns.get_loc(column)]!r}")
+    for line, (stored_row, rebuilt_row) in enumerate(zip(stored.itertuples(index=False),
+                                                          rebuilt.itertuples(index=False)), start=2):
+        for column, mine, theirs in zip(rebuilt.columns, stored_row, rebuilt_row):
+            if not _same(mine, theirs):
+                return f"row {line}, {column}: {mine!r} where its studies give {theirs!r}"
     return None
 
 
