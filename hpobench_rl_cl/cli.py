@@ -241,7 +241,7 @@ def _verify(args: argparse.Namespace) -> None:
 
     report = verify(args.target, store=args.store, sample=args.sample, seed=args.seed, protocol_file=args.protocol,
                     device=args.device)
-    print(f"{'phase':<11}{'role':<11}{'seed':>6}{'stored':>12}{'new':>12}  result")
+    print(f"{'phase':<11}{'role':<11}{'seed':>6}{'call':>6}{'stored':>12}{'new':>12}  result")
     for row in report["trials"]:
         if row["identical"]:
             outcome = "identical"
@@ -249,7 +249,8 @@ def _verify(args: argparse.Namespace) -> None:
             hardware = {True: "other hardware", False: "same hardware", None: "stored hardware unknown"}
             data = "other data" if row["data_differs"] else "same data"
             outcome = f"differs by {row['difference']:+.6g} ({hardware[row['hardware_differs']]}, {data})"
-        print(f"{row['phase']:<11}{row['role']:<11}{row['seed']:>6}{row['stored']:>12.4f}{row['new']:>12.4f}  {outcome}")
+        print(f"{row['phase']:<11}{row['role']:<11}{row['seed']:>6}{row['call_size']:>6}{row['stored']:>12.4f}"
+              f"{row['new']:>12.4f}  {outcome}")
     same = sum(r["identical"] for r in report["trials"])
     print(f"{report['study_id']}: {same} of {len(report['trials'])} retrained trials identical")
 

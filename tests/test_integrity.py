@@ -255,6 +255,20 @@ def test_verify_retrains_stored_trials_and_reports_identical_or_the_difference(s
     assert not written["all_identical"] and written["largest_difference"] == pytest.approx(1.5)
 
 
+def test_verify_reads_a_trials_call_back_from_the_stored_order():
+    from hpobench_rl_cl.runner.verify import _call_of
+
+    def stored(phase, position, trials):
+        return {"phase": phase, "notes_json": json.dumps({"batch": {"trials": trials, "position": position}})}
+
+    rows = [stored("tuning", 0, 1), stored("tuning", 0, 3), stored("tuning", 1, 3), stored("tuning", 2, 3),
+            stored("test", 0, 2), stored("test", 1, 3), stored("test", 2, 3)]
+    assert _call_of(rows, 2) == range(1, 4) and _call_of(rows, 0) == range(0, 1)
+    assert _call_of(rows, 4) == range(4, 5), "a call's first trial, its mate stored under another layout"
+    assert _call_of(rows, 6) == range(6, 7), "a call stored in part (interrupted) is retrained alone"
+    assert _call_of([{"phase": "test", "notes_json": "{}"}], 0) == range(0, 1)
+
+
 def test_verify_refuses_a_protocol_whose_hash_differs(study, tmp_path):
     from hpobench_rl_cl.runner.verify import verify
 

@@ -176,6 +176,11 @@ def test_a_real_study_on_the_jax_backend_trains_batches_and_records_their_layout
     assert all(t["trained"] >= t["budget"] for t in trials)
     again = api.run_study("ppo-cartpole-jax", **{**kwargs, "store": tmp_path / "again", "results": tmp_path / "r2"})
     assert again["held_out"] == summary["held_out"], "bit-reproducible given the same batch layout"
+    from hpobench_rl_cl.runner.verify import verify
+
+    report = verify(summary["study_id"], store=tmp_path / "runs", sample=len(trials), device="cpu")
+    assert report["all_identical"], "verify retrains a trial in its recorded call"
+    assert sorted(r["call_size"] for r in report["trials"]) == sorted(layout["trials"] for layout in layouts)
 
 
 def test_a_configuration_the_jax_ppo_cannot_train_is_refused_before_training():

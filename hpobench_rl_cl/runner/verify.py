@@ -6,6 +6,11 @@ drawn at random from each phase, with the stored configuration, seed and budget,
 the stored and the new score: identical, or the difference and whether the hardware (CPU model and
 vector flags, GPU) or, for CL, the data the trial saw differs. Beside an export it writes
 ``STUDY.verification.json``, which the leaderboard shows.
+
+A trial the batched backend trained inside a call is retrained inside the same call: its batch
+mates, in their recorded positions (a score is bit-reproducible only given its batch layout). A
+call's trials are stored one after the other in position order, so the layout is read back from the
+stored order; a call the store holds only in part is retrained alone and reported as such.
 """
 
 from __future__ import annotations
@@ -68,6 +73,24 @@ def protocol_for(content: dict[str, Any], protocol_file: str | None = None) -> B
     return protocol
 
 
+def _call_of(trials: list[dict[str, Any]], index: int) -> range:
+    """The indices of the stored trials of the call that trained ``trials[index]``, in position order
+    (its notes' ``batch``: ``trials`` or ``schedule_trials``, and ``position``), or the trial alone
+    when it trained alone or its call is not stored whole."""
+    layout = json.loads(trials[index]["notes_json"]).get("batch", {})
+    count, position = layout.get("trials", layout.get("schedule_trials", 1)), layout.get("position", 0)
+    call = range(index - position, index - position + count)
+    if call.start < 0 or call.stop > len(trials):
+        return range(index, index + 1)
+    recorded = [{**json.loads(trials[i]["notes_json"]).get("batch", {}), "phase": trials[i]["phase"]} for i in call]
+    expected = [{**layout, "position": p, "phase": trials[index]["phase"]} for p in range(count)]
+    return call if recorded == expected else range(index, index + 1)
+
+
+def _trial(stored: dict[str, Any]) -> Trial:
+    return Trial(json.loads(stored["config_json"]), int(stored["seed"]), int(stored["budget"]))
+
+
 def _hardware(host: dict[str, Any]) -> Any:
     return host.get("cpu"), host.get("gpu")
 
@@ -84,13 +107,15 @@ def verify(target: str, *, store: str | Path = "runs", sample: int = 3, seed: in
     rng = random.Random(seed)
     chosen = []
     for phase in sorted({t["phase"] for t in trials}):
-        in_phase = [t for t in trials if t["phase"] == phase]
+        in_phase = [i for i, t in enumerate(trials) if t["phase"] == phase]
         chosen += rng.sample(in_phase, min(sample, len(in_phase)))
     here = provenance.machine()
-    rows = []
-    for stored in chosen:
-        trial = Trial(json.loads(stored["config_json"]), int(stored["seed"]), int(stored["budget"]))
-        new = backend.train_batch(specs[stored["phase"]], [trial])[0]
+    rows, retrained = [], {}
+    for index in chosen:
+        stored, call = trials[index], _call_of(trials, index)
+        if call not in retrained:
+            retrained[call] = backend.train_batch(specs[stored["phase"]], [_trial(trials[i]) for i in call])
+        new = retrained[call][call.index(index)]
         stored_host = json.loads(stored["host_json"]) if isinstance(stored["host_json"], str) else {}
         stored_data = json.loads(stored["notes_json"]).get("data_digest")
         rows.append({
@@ -99,7 +124,7 @@ def verify(target: str, *, store: str | Path = "runs", sample: int = 3, seed: in
             "identical": new.score == float(stored["score"]), "difference": new.score - float(stored["score"]),
             "hardware_differs": None if "cpu" not in stored_host else _hardware(stored_host) != _hardware(here),
             "data_differs": stored_data is not None and new.notes.get("data_digest") != stored_data,
-            "status": new.status,
+            "status": new.status, "call_size": len(call),
         })
     report = {
         "study_id": str(trials[0]["study_id"]),
