@@ -7,8 +7,8 @@
    IQM [95% CI].
 2. ``--configs`` configurations drawn from the RL paper's space, ``--config-seeds`` seeds each, on
    each backend: Spearman rank correlation of their mean scores, and the configurations on which the
-   backends disagree most. (SB3 trains the paper's PPO space at about 130 env steps/s per core: 16 x 3
-   full-length PPO trials are about 5 core-hours; DQN's 5e4-step runs are about a tenth of that.)
+   backends disagree most. (Measured on a 2-core machine: SB3's 16 x 3 full-length PPO trials took
+   1.6 core-hours, 47-231 s each as the configuration's shape varies; the jax calls 8 core-minutes.)
 3. The jax backend alone vs batched: every (configuration, seed) of 1 and 2 trained once more alone
    (one trial per call): how far its score moves from the batched one (XLA's batched kernels round
    differently, and RL amplifies it), beside the spread of scores across seeds.
