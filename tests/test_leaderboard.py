@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from hpobench_rl_cl import api, cli
 from hpobench_rl_cl.leaderboard import build
+from hpobench_rl_cl.leaderboard import plots
 from hpobench_rl_cl.analysis.results import collect
 from hpobench_rl_cl.analysis.tables import protocol_views
 from hpobench_rl_cl.store.integrity import study_digest, trial_digest
@@ -86,6 +88,17 @@ def test_site_is_self_contained_and_shows_every_method(real_results, tmp_path):
             content = path.read_text()
             for remote in ('src="http', "src='http", 'href="http', "url(http", "//cdn", "import(", "fetch("):
                 assert remote not in content, f"{path.name} would load {remote}"
+
+
+def test_a_figure_depends_on_its_results_alone(real_results, tmp_path):
+    """NumPy's global generator is left wherever the last bootstrap of any benchmark put it."""
+    view = _view({v.protocol_id: v for v in protocol_views(collect(real_results))}, "tiny-cartpole@quick")
+    for plot in (plots.anytime_plot, plots.test_scores_plot):
+        drawn = []
+        for state in (1, 2):
+            np.random.seed(state)
+            drawn.append(plot(view, tmp_path / f"{plot.__name__}-{state}.svg").read_bytes())
+        assert drawn[0] == drawn[1], plot.__name__
 
 
 def test_hostile_text_from_results_is_escaped(real_results, tmp_path):
