@@ -111,7 +111,7 @@ def test_cli_audit_writes_markdown_json_and_plots(tmp_path):
 
 def test_the_front_page_matrix_of_the_committed_results():
     """The committed full-length jax studies: one row per benchmark, the baseline first, each cell the
-    normalized test IQM; on ppo-cartpole-jax every tool has both HPO runs of the quick scale (all
+    normalized test IQM; on ppo-cartpole-jax all seven tools have both HPO runs of the quick scale (all
     rank), on dqn-cartpole-jax random search's two; on ppo-acrobot-jax (the rl-paper quick reproduction)
     random search's one run stays unranked beside the paper's published incumbents, which rank."""
     from hpobench_rl_cl.analysis.results import collect
@@ -123,7 +123,7 @@ def test_the_front_page_matrix_of_the_committed_results():
     assert matrix.methods[:2] == ["hand-tuned", "random"]
     ppo = benchmarks["ppo-cartpole-jax@quick"]
     assert ppo["hand-tuned"].normalized == (1.0, 1.0, 1.0), "500 on every test seed: its own mean"
-    tools = ("random", "dehb", "pbt", "pb2")
+    tools = ("random", "smac", "smac-mf", "tpe", "dehb", "pbt", "pb2")
     assert all(ppo[tool].row.standing == "complete" and ppo[tool].row.ranked for tool in tools)
     assert 0.8 < ppo["random"].normalized[0] <= 1.0
     dqn = benchmarks["dqn-cartpole-jax@quick"]
