@@ -113,8 +113,8 @@ def test_the_front_page_matrix_of_the_committed_results():
     """The committed full-length jax studies: one row per benchmark, the baseline first, each cell the
     normalized test IQM; on ppo-cartpole-jax all seven tools have both HPO runs of the quick scale (all
     rank), on dqn-cartpole-jax random search's two; on ppo-acrobot-jax (the rl-paper quick reproduction)
-    random search's two rank beside the paper's published incumbents, and its single-seed-tuned
-    variant's one run stays unranked."""
+    random search's, SMAC's, TPE's and DEHB's two runs each rank beside the paper's published
+    incumbents, all below hand-tuned, and the single-seed-tuned variant's one run stays unranked."""
     from hpobench_rl_cl.analysis.results import collect
     from hpobench_rl_cl.analysis.tables import family_matrix, protocol_views, verdict
 
@@ -130,8 +130,11 @@ def test_the_front_page_matrix_of_the_committed_results():
     dqn = benchmarks["dqn-cartpole-jax@quick"]
     assert dqn["random"].row.standing == "complete" and dqn["random"].row.ranked
     acrobot = benchmarks["ppo-acrobot-jax@quick"]
-    assert acrobot["random"].row.standing == "complete" and acrobot["random"].row.ranked
-    assert acrobot["random"].normalized[2] < acrobot["hand-tuned"].normalized[1], "tuned below hand-tuned, CIs apart"
+    acrobot_tools = ("random", "smac", "tpe", "dehb")
+    assert all(acrobot[tool].row.standing == "complete" and acrobot[tool].row.ranked for tool in acrobot_tools)
+    assert all(acrobot[tool].normalized[2] < acrobot["hand-tuned"].normalized[1] for tool in acrobot_tools), \
+        "every tuned entry below hand-tuned, CIs apart"
+    assert acrobot["dehb"].normalized[0] == 0.0, "DEHB's incumbents collapse to -500 at full length"
     one_seed = benchmarks["ppo-acrobot-jax+1seed@quick"]
     assert one_seed["random"].row.standing == "incomplete" and not one_seed["random"].row.ranked
     published = {m for m in acrobot if m.startswith("how-to-autorl")}
@@ -140,6 +143,7 @@ def test_the_front_page_matrix_of_the_committed_results():
     views = {view.protocol_id: view for view, _ in matrix.benchmarks}
     assert verdict(views["ppo-cartpole-jax@quick"]).startswith("tuning beats hand-tuned? not distinguishable")
     assert verdict(views["dqn-cartpole-jax@quick"]).startswith("tuning beats hand-tuned? no, hand-tuned is better")
+    assert verdict(views["ppo-acrobot-jax@quick"]).startswith("tuning beats hand-tuned? no, hand-tuned is better: best tool smac")
 
 
 def test_the_verdict_line_says_whether_tuning_beats_hand_tuned_and_by_how_much():
