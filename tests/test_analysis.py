@@ -58,6 +58,14 @@ def test_audit_with_phase_reports_the_known_gap_and_reversed_ranks():
     assert any("gap 3.00" in flag for flag in report["flags"])
 
 
+def test_the_audit_incumbent_among_tuning_ties_is_the_tested_configuration():
+    rows = [{"config_id": config, "seed": s, "score": 500.0, "phase": "tuning"} for config in "ab" for s in range(3)]
+    rows += [{"config_id": "b", "seed": s, "score": 480.0, "phase": "test"} for s in range(3, 6)]
+    report = audit(validated(pd.DataFrame(rows), "t"), reps=200)
+    assert report["incumbent"] == "b"
+    assert report["incumbent_gap"]["gap"] == pytest.approx(20.0)
+
+
 def test_seed_subset_sensitivity_matches_an_exhaustive_count():
     rng = np.random.default_rng(3)
     matrix = rng.normal(size=(4, 5)) + np.arange(4)[:, None] * 0.3
