@@ -117,16 +117,25 @@ def test_cli_audit_writes_markdown_json_and_plots(tmp_path):
                                                "tuning_vs_held_out.png", "tuning_vs_held_out.svg"}
 
 
-def test_the_front_page_matrix_of_the_committed_results():
+@pytest.fixture(scope="module")
+def committed():
+    """The committed results and their protocol views, computed once (the bootstrap CIs take a while)."""
+    from hpobench_rl_cl.analysis.results import collect
+    from hpobench_rl_cl.analysis.tables import protocol_views
+
+    results = collect("results")
+    return results, protocol_views(results)
+
+
+def test_the_front_page_matrix_of_the_committed_results(committed):
     """The committed full-length jax studies: one row per benchmark, the baseline first, each cell the
     normalized test IQM; on ppo-cartpole-jax all seven tools have both HPO runs of the quick scale (all
     rank), on dqn-cartpole-jax random search's two; on ppo-acrobot-jax (the rl-paper quick reproduction)
     random search's, SMAC's, TPE's, DEHB's and SMAC-MF's two runs each rank beside the paper's published
     incumbents, all below hand-tuned, and the single-seed-tuned variant's one run stays unranked."""
-    from hpobench_rl_cl.analysis.results import collect
-    from hpobench_rl_cl.analysis.tables import family_matrix, protocol_views, verdict
+    from hpobench_rl_cl.analysis.tables import family_matrix, verdict
 
-    matrix = family_matrix(protocol_views(collect("results")), "rl")
+    matrix = family_matrix(committed[1], "rl")
     benchmarks = {view.protocol_id: cells for view, cells in matrix.benchmarks}
     assert {"ppo-cartpole-jax@quick", "dqn-cartpole-jax@quick"} <= set(benchmarks)
     assert matrix.methods[:2] == ["hand-tuned", "random"]
@@ -152,6 +161,35 @@ def test_the_front_page_matrix_of_the_committed_results():
     assert verdict(views["ppo-cartpole-jax@quick"]).startswith("tuning beats hand-tuned? not distinguishable")
     assert verdict(views["dqn-cartpole-jax@quick"]).startswith("tuning beats hand-tuned? no, hand-tuned is better")
     assert verdict(views["ppo-acrobot-jax@quick"]).startswith("tuning beats hand-tuned? no, hand-tuned is better: best tool smac")
+
+
+def test_the_committed_cl_comparison_covers_every_glyph_strategy_at_full_epochs(committed):
+    """The committed glyphs-halves quick run (HPO run 0 of 2): every one of the 14 strategies is a CL
+    benchmark with its hand-tuned baseline ranked and random search's entry incomplete (unranked, no
+    verdict); the reproduction table ranks all 14 in both phases, joint training (cumulative) first."""
+    from hpobench_rl_cl.analysis.tables import family_matrix, verdict
+    from hpobench_rl_cl.protocol import load_cl_suite
+
+    results, views = committed
+    suite = load_cl_suite("glyphs-halves", "quick")
+    matrix = family_matrix(views, "cl")
+    benchmarks = {view.protocol_id: (view, cells) for view, cells in matrix.benchmarks}
+    assert set(benchmarks) == {f"glyphs-halves-{strategy}@quick" for strategy in suite.strategies}
+    assert len(benchmarks) == 14
+    for view, cells in benchmarks.values():
+        assert view.backend == "avalanche"
+        assert all(study.run_length == 5 for study in view.studies), "every run at the protocol's full epochs"
+        assert cells["hand-tuned"].row.ranked
+        assert cells["random"].row.standing == "incomplete" and not cells["random"].row.ranked
+        assert verdict(view).startswith("no verdict")
+    assert set(matrix.average_rank) == {"hand-tuned"}
+    table = results.reproductions["cl-paper-quick"].table
+    assert sorted(table["strategy"]) == sorted(suite.strategies)
+    assert sorted(table["evaluation_rank"]) == list(range(1, 15))
+    assert table["tuning_rank"].sum() == sum(range(1, 15)), "ties share the mean of their ranks"
+    best = table.set_index("strategy").loc["cumulative"]
+    assert best["tuning_rank"] == best["evaluation_rank"] == 1
+    assert -1 <= table["kendall_tau"].iloc[0] <= 1
 
 
 def test_the_verdict_line_says_whether_tuning_beats_hand_tuned_and_by_how_much():
