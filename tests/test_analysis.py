@@ -127,6 +127,7 @@ def committed():
     return results, protocol_views(results)
 
 
+@pytest.mark.slow
 def test_the_front_page_matrix_of_the_committed_results(committed):
     """The committed full-length jax studies: one row per benchmark, the baseline first, each cell the
     normalized test IQM; on ppo-cartpole-jax all seven tools have both HPO runs of the quick scale (all
@@ -163,6 +164,7 @@ def test_the_front_page_matrix_of_the_committed_results(committed):
     assert verdict(views["ppo-acrobot-jax@quick"]).startswith("tuning beats hand-tuned? no, hand-tuned is better: best tool smac")
 
 
+@pytest.mark.slow
 def test_the_committed_cl_comparison_covers_every_glyph_strategy_at_full_epochs(committed):
     """The committed glyphs-halves quick run (HPO run 0 of 2): every one of the 14 strategies is a CL
     benchmark with its hand-tuned baseline ranked and random search's entry incomplete (unranked, no
