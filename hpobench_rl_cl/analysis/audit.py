@@ -130,9 +130,8 @@ def audit(frame: pd.DataFrame, *, reps: int = 2000, seed: int = 0) -> dict[str, 
         held_out_mean="mean", held_out_std="std", held_out_seeds="count"), how="left")
     # Among configurations tied on the tuning seeds the study tested one: that one is the incumbent.
     # A stable sort keeps the choice independent of numpy's CPU-specific (SIMD) quicksort.
-    tested = per_config["held_out_mean"].notna().rename("tested")
-    per_config = per_config.join(tested).sort_values(["tuning_mean", "tested"], ascending=False, kind="stable")
-    per_config = per_config.drop(columns="tested")
+    per_config = (per_config.assign(tested=per_config["held_out_mean"].notna())
+                  .sort_values(["tuning_mean", "tested"], ascending=False, kind="stable").drop(columns="tested"))
     incumbent = str(per_config.index[0])
     report.update(incumbent=incumbent, configs=int(len(per_config)))
 
