@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import pickle
+import random
+import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +22,7 @@ from hpobench_rl_cl.analysis.results import collect
 from hpobench_rl_cl.errors import ProtocolError, UserError
 from hpobench_rl_cl.protocol.cl import load_cl_suite
 from hpobench_rl_cl.trainers.cl.avalanche import train_cl_trial
-from hpobench_rl_cl.trainers.base import Trial
+from hpobench_rl_cl.trainers.base import Trial, own_python_random
 from hpobench_rl_cl.trainers.cl.data import DataSpec, _render_glyph
 from hpobench_rl_cl.trainers.cl.strategies import OWN_HYPERPARAMETERS
 
@@ -121,6 +125,33 @@ def test_every_builtin_strategy_trains_for_real(strategy):
     assert matrix.shape == (2, 2)
     assert result.score == pytest.approx(100 * cl_metrics.final_accuracy(matrix, result.notes["test_sizes"]))
     assert [step for step, _ in result.curve] == [1, 2]
+
+
+@contextmanager
+def another_thread_drawing_from_python_random():
+    """What a Dask worker's heartbeat does while a trial trains (often: the switch interval is short,
+    so the drawing thread runs between any two steps of the trial)."""
+    stop, interval = threading.Event(), sys.getswitchinterval()
+    drawing = threading.Thread(target=lambda: [random.random() for _ in iter(stop.is_set, True)])
+    sys.setswitchinterval(1e-6)
+    drawing.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        drawing.join()
+        sys.setswitchinterval(interval)
+
+
+def test_a_trial_draws_python_random_numbers_of_its_own_whatever_other_threads_draw():
+    with another_thread_drawing_from_python_random(), own_python_random(7):
+        draws = [random.random() for _ in range(2000)]
+        random.shuffle(order := list(range(50)))
+    expected = random.Random(7)
+    assert draws == [expected.random() for _ in range(2000)]
+    expected.shuffle(expected_order := list(range(50)))
+    assert order == expected_order
+    assert isinstance(random.shuffle.__self__, random.Random), "the shared generator is back afterwards"
 
 
 @pytest.mark.slow

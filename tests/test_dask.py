@@ -1,13 +1,18 @@
-"""Trials on Dask: an existing cluster reached by address, and workers that die mid-trial."""
+"""Trials on Dask: an existing cluster reached by address, workers that die mid-trial, a worker's
+own threads beside a trial."""
 
+import contextlib
+import random
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
-from distributed import LocalCluster
+from distributed import Client, LocalCluster
 
 from hpobench_rl_cl import api
 from hpobench_rl_cl.errors import UserError
+from hpobench_rl_cl.trainers.base import own_python_random
 
 pytestmark = pytest.mark.slow
 
@@ -19,6 +24,24 @@ def test_study_runs_on_a_cluster_passed_in_by_address(tiny_protocol, tmp_path):
     local = api.run_study(tiny_protocol, scale="smoke", workers=1, store=tmp_path / "b", results=tmp_path / "rb",
                           progress=False)
     assert remote["incumbent"] == local["incumbent"] and remote["held_out"] == local["held_out"]
+
+
+def _draw_after_a_while(seed: int, private: bool) -> float:
+    with own_python_random(seed) if private else contextlib.nullcontext():
+        random.seed(seed)
+        time.sleep(3)
+        return random.random()
+
+
+def test_a_trial_on_a_dask_worker_draws_python_random_numbers_no_other_thread_took():
+    """The worker's heartbeat draws from Python's shared generator while a task runs: a trial that
+    used it (A-GEM's memory selection) scored differently in each run of the same trial."""
+    expected = random.Random(0).random()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        shared, private = (client.submit(_draw_after_a_while, 0, own, pure=False).result() for own in (False, True))
+    assert shared != expected, "the worker's threads drew from the shared generator meanwhile"
+    assert private == expected
 
 
 DYING_ALGORITHM = """

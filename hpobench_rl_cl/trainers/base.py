@@ -14,12 +14,15 @@ import hashlib
 import json
 import math
 import os
+import random
+import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence
 
 from ..registry import Registry
 
@@ -140,6 +143,31 @@ def guarded_trial(worst_score: float, body: TrainingBody) -> TrialResult:
         notes=notes,
         host=host_info(),
     )
+
+
+@contextmanager
+def own_python_random(seed: int) -> Iterator[None]:
+    """Python's module-level ``random`` functions, called from this thread, draw from a generator of
+    the trial's own, seeded with ``seed``; other threads keep the shared one.
+
+    A Dask worker's own threads draw from the shared generator while a trial trains (heartbeat
+    jitter), so a library that calls ``random.shuffle`` mid-trial (Avalanche's A-GEM picks its
+    memory so) got a result that depended on timing: the same trial scored differently per run."""
+    trial_thread, private = threading.get_ident(), random.Random(seed)
+    shared = {name: function for name in random.__all__
+              if isinstance(getattr(function := getattr(random, name), "__self__", None), random.Random)}
+
+    def routed(name: str) -> Callable[..., Any]:
+        own, other = getattr(private, name), shared[name]
+        return lambda *args, **kwargs: (own if threading.get_ident() == trial_thread else other)(*args, **kwargs)
+
+    for name in shared:
+        setattr(random, name, routed(name))
+    try:
+        yield
+    finally:
+        for name, function in shared.items():
+            setattr(random, name, function)
 
 
 def gpu_unit(device: str, workers: Sequence[Mapping[str, Any]]) -> dict[str, float]:

@@ -6,7 +6,7 @@ notes with the metrics derived from it); the trial's score is the protocol's met
 The learning curve is the accuracy on the seen classes after each experience.
 
 Seeds: the trial seed seeds Python, NumPy and torch through Avalanche's RNG manager (weights,
-mini-batch order, replay sampling).
+mini-batch order, replay sampling), and a Python generator of the trial's own (``own_python_random``).
 The class order is the protocol's (``class_order_seed``, 1993 as in the CL paper), the same for
 every trial, so seeds vary the learner and not the scenario.
 """
@@ -14,6 +14,7 @@ every trial, so seeds vary the learner and not the scenario.
 from __future__ import annotations
 
 import os
+import random
 import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
@@ -22,7 +23,7 @@ import numpy as np
 
 from ...analysis import cl_metrics
 from ...errors import ProtocolError, UserError
-from ..base import TrainerBackend, Trial, TrialResult, gpu_unit, guarded_trial, resolve_device
+from ..base import TrainerBackend, Trial, TrialResult, gpu_unit, guarded_trial, own_python_random, resolve_device
 from .data import LabelledImages
 from .spec import CLTrainSpec
 
@@ -137,7 +138,7 @@ def lr_scheduler(name: str, optimizer: Any, epochs: int) -> Any:
 
 def train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
     """Train a strategy through the scenario and score it. Never raises (failures are ``crashed``)."""
-    with deterministic_math():
+    with deterministic_math(), own_python_random(trial.seed):
         return _train_cl_trial(spec, trial)
 
 
@@ -160,6 +161,7 @@ def _train_cl_trial(spec: CLTrainSpec, trial: Trial) -> TrialResult:
         scenario, data_on_gpu, data_digest = scenario_for(spec, device)
         # After the scenario: Avalanche seeds torch's global generator with the class-order seed.
         RNGManager.set_random_seeds(trial.seed)
+        random.seed(trial.seed)  # RNGManager seeds the shared generator it bound at import; this, the trial's own
         model = CL_MODELS.get(spec.model)(spec.data.info())
         optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config.get("momentum", 0.0),
                                     weight_decay=config.get("weight_decay", 0.0))
