@@ -72,6 +72,7 @@ def run_study(
     scheduler_file: str | None = None,
     study_name: str | None = None,
     progress: bool = True,
+    strategy: str | None = None,
 ) -> dict[str, Any]:
     """Tune ``protocol`` (a name, a YAML path, or a loaded protocol, whose scale then wins) with
     ``optimizer``, then train the incumbent and the hand-tuned baseline on the sealed test seeds.
@@ -80,11 +81,20 @@ def run_study(
 
     A CL protocol runs one study per strategy (tune on the tuning dataset, then evaluate incumbent
     and hand-tuned once per evaluation seed on the evaluation dataset) and returns the comparison:
-    each strategy's tuning-phase and evaluation-phase score and rank, and Kendall's tau."""
+    each strategy's tuning-phase and evaluation-phase score and rank, and Kendall's tau. With
+    ``strategy``, that strategy's study alone runs; the comparison takes the other strategies from
+    their finished exports under ``results`` (without them, it is not written and the study's
+    summary comes back with ``comparison_missing``)."""
     from .optimizers import OPTIMIZERS
 
     _check_seed(hpo_seed, "hpo_seed")
     protocols = load_benchmarks(protocol, scale) if isinstance(protocol, str) else [protocol]
+    if strategy is not None:
+        chosen = [load_benchmark(protocol, scale, strategy) if isinstance(protocol, str) else protocol]
+        if getattr(chosen[0], "strategy", None) != strategy:
+            raise UserError(f"{chosen[0].protocol_id} is not the study of strategy {strategy!r}")
+    else:
+        chosen = protocols
     _check_device(device)
     tool = OPTIMIZERS.get(optimizer)  # fail on an unknown tool before anything starts
     if tool.multi_fidelity and protocols[0].min_fidelity >= 1:
@@ -94,10 +104,10 @@ def run_study(
     if getattr(tool, "population_based", False) and not BACKENDS.get(protocols[0].backend).trains_in_segments:
         raise UserError(f"{optimizer} trains a population in segments, which the {protocols[0].backend} backend of "
                         f"{protocols[0].protocol_id} does not do: use an RL protocol (jax backend, or sb3 through checkpoints)")
-    _check_ready(protocols)
+    _check_ready(chosen)
     with Session(store, workers=workers, scheduler=scheduler, scheduler_file=scheduler_file, progress=progress,
-                 total=expected_trials(protocols), label=study_name or protocols[0].name) as session:
-        return session.run_studies(protocols, optimizer, hpo_seed, device, results, study_name)
+                 total=expected_trials(chosen), label=study_name or protocols[0].name) as session:
+        return session.run_studies(protocols, optimizer, hpo_seed, device, results, study_name, strategy)
 
 
 def train_config(

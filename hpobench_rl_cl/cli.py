@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://HOST:8786)")
     run.add_argument("--scheduler-file", help="scheduler file of an existing Dask cluster")
     run.add_argument("--study-name", help="study id (default: PROTOCOL-SCALE-OPTIMIZER-sSEED)")
+    run.add_argument("--strategy", help="CL protocols: run this strategy's study alone; the comparison takes the "
+                                        "other strategies from their exports")
     _add_execution(run)
 
     commands.add_parser("list", help="shipped protocols and their estimated cost at each scale")
@@ -137,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--store", default="runs", help="result store directory (default: runs)")
     reproduce.add_argument("--results", default="results", help="export directory (default: results)")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
+    reproduce.add_argument("--from-results", action="store_true",
+                           help="train nothing: write the table again from the studies already under --results")
 
     leaderboard = commands.add_parser("leaderboard", help="the static leaderboard site")
     leaderboard_commands = leaderboard.add_subparsers(dest="leaderboard_command", required=True)
@@ -151,7 +155,8 @@ def _reproduce(args: argparse.Namespace) -> None:
 
     from . import reproduce
 
-    common = {"workers": args.workers, "store": args.store, "results": args.results, "progress": not args.no_progress}
+    common = {"workers": args.workers, "store": args.store, "results": args.results, "progress": not args.no_progress,
+              "train": not args.from_results}
     if args.paper == "rl-paper":
         table, skipped = reproduce.reproduce_rl_paper(args.scale, **common), []
     else:
@@ -186,8 +191,12 @@ def _run(args: argparse.Namespace) -> None:
         args.protocol, scale=args.scale, optimizer=args.optimizer, hpo_seed=args.hpo_seed, workers=args.workers,
         store=args.store, results=args.results, device=args.device, scheduler=args.scheduler,
         scheduler_file=args.scheduler_file, study_name=args.study_name, progress=not args.no_progress,
+        strategy=args.strategy,
     )
     print_summary(summary)
+    if summary.get("comparison_missing"):
+        print(f"no comparison written: it needs every strategy's finished study under {args.results}/cl; "
+              f"missing: {', '.join(summary['comparison_missing'])}")
 
 
 def _list(_: argparse.Namespace) -> None:

@@ -55,6 +55,15 @@ def test_bad_hpo_seed_is_one_line_and_leaves_no_study(tmp_path, capsys, seed, me
     assert not (tmp_path / "runs").exists() or ResultStore(tmp_path / "runs").study_ids() == []
 
 
+@pytest.mark.parametrize("protocol,strategy,message", [
+    (TINY, "replay", "is an RL protocol: it has no strategies"),
+    (str(FIXTURES / "tiny-cl.yaml"), "ewc", "name one of its strategies (naive, replay)"),
+])
+def test_a_strategy_the_protocol_lacks_is_one_line_and_leaves_no_study(tmp_path, capsys, protocol, strategy, message):
+    assert message in _one_line_error(capsys, _run(protocol, tmp_path, "--strategy", strategy))
+    assert not (tmp_path / "runs").exists() or ResultStore(tmp_path / "runs").study_ids() == []
+
+
 def test_bad_seed_list_is_one_line(capsys):
     assert "seeds must be comma-separated integers" in _one_line_error(
         capsys, ["train", TINY, "--config", "hand-tuned", "--seeds", "a,b"])

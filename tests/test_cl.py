@@ -212,6 +212,49 @@ def test_two_phase_study_end_to_end(workdir, capsys):
 
 
 @pytest.mark.slow
+def test_one_strategy_runs_alone_and_the_comparison_takes_the_others_from_their_exports(tmp_path, capsys):
+    results = tmp_path / "results"
+    comparison_path = results / "cl" / "tiny-cl-smoke-random-s0.comparison.json"
+    replay_csv, naive_csv = (results / "cl" / f"tiny-cl-{s}-smoke-random-s0.csv" for s in ("replay", "naive"))
+
+    def run(strategy: str, store: str) -> int:
+        return cli.main(["run", TINY_CL, "--strategy", strategy, "--scale", "smoke", "--workers", "1",
+                         "--store", str(tmp_path / store), "--results", str(results), "--no-progress"])
+
+    # Alone: its study is exported; the comparison waits for the other strategy's.
+    assert run("replay", "runs") == 0
+    printed = capsys.readouterr().out
+    assert "no comparison written" in printed and "tiny-cl-naive-smoke-random-s0" in printed
+    assert replay_csv.is_file() and not comparison_path.exists()
+    # The other strategy completes it, replay taken from its export.
+    assert run("naive", "runs") == 0
+    assert "Kendall tau" in capsys.readouterr().out
+    comparison = json.loads(comparison_path.read_text())
+    assert [r["strategy"] for r in comparison["strategies"]] == ["naive", "replay"]
+    collect(results)
+    # From an empty store one strategy's study is trained again, its export replaced and the
+    # comparison rebuilt around it; the study log keeps both runs.
+    key = ["phase", "role", "config_id", "seed"]
+    before = pd.read_csv(replay_csv).sort_values(key, ignore_index=True)
+    assert run("replay", "another-store") == 0
+    after = pd.read_csv(replay_csv).sort_values(key, ignore_index=True)
+    assert after["finished_at"].min() > before["finished_at"].max()
+    assert list(after["score"]) == list(before["score"]), "the same machine trains the same scores"
+    assert json.loads(comparison_path.read_text())["strategies"] == comparison["strategies"]
+    log = pd.read_csv(results / "study_log.csv")
+    assert list(log.loc[log.study_id == "tiny-cl-replay-smoke-random-s0", "event"]).count("finished") == 2
+    collect(results)
+    # An edited export of the other strategy is refused before anything trains.
+    edited = pd.read_csv(naive_csv)
+    edited.loc[edited.phase == "evaluation", "score"] += 10
+    edited.to_csv(naive_csv, index=False)
+    untouched = replay_csv.read_bytes()
+    assert run("replay", "third-store") == 2
+    assert "the export was edited" in capsys.readouterr().err
+    assert replay_csv.read_bytes() == untouched
+
+
+@pytest.mark.slow
 def test_glyph_rendering_is_deterministic_and_the_dataset_has_its_shape():
     from PIL import ImageFont
     import matplotlib

@@ -104,6 +104,17 @@ def test_reproduce_rl_paper_at_smoke_scale(tmp_path, capsys):
     assert "| protocol | setting | backend | env_steps_per_run | method |" in markdown
     assert "backend sb3" in markdown and "shortened: a check that the grid runs, not a result" in markdown
     assert (tmp_path / "results" / "rl" / "dqn-minigrid+lr-smoke-random-s0.csv").is_file()
+    # A table edited (or left behind by a study run again) is written again from its studies,
+    # training nothing.
+    csv = tmp_path / "results" / "reproductions" / "rl-paper-smoke.csv"
+    written = csv.read_text()
+    edited = table.copy()
+    edited.loc[0, "test_mean"] += 1
+    edited.to_csv(csv, index=False)
+    argv = ["reproduce", "rl-paper", "--scale", "smoke", "--from-results", "--store", str(tmp_path / "none"),
+            "--results", str(tmp_path / "results"), "--no-progress"]
+    assert cli.main(argv) == 0
+    assert csv.read_text() == written and not (tmp_path / "none").exists()
     # A smoke reproduction tests the pipeline: neither its table nor its studies reach the site.
     index = build(tmp_path / "results", tmp_path / "site")
     assert "dqn-minigrid+lr@smoke" not in index.read_text() and "smoke-scale studies" in index.read_text()
@@ -119,3 +130,10 @@ def test_reproduce_cl_paper_ranks_strategies_and_skips_missing_data(tmp_path):
     assert set(table["suite"]) == {"tiny-cl"} and table["kendall_tau"].notna().all()
     assert len(skipped) == 1 and skipped[0].startswith("cifar100-b0-10: no CIFAR-100 under")
     assert (tmp_path / "results" / "reproductions" / "cl-paper-smoke.md").is_file()
+    # Written again from the comparisons under results/ alone, the table is the same.
+    markdown = tmp_path / "results" / "reproductions" / "cl-paper-smoke.md"
+    written = markdown.read_text()
+    markdown.unlink()
+    again, _ = reproduce_cl_paper("smoke", suites=[str(FIXTURES / "tiny-cl.yaml"), "cifar100-b0-10"], store=tmp_path / "none",
+                                  results=tmp_path / "results", progress=False, train=False)
+    assert again.equals(table) and markdown.read_text() == written and not (tmp_path / "none").exists()

@@ -183,8 +183,23 @@ def read_study(csv_path: Path, family: str) -> StudyRecord:
     return StudyRecord(family, study_id, csv_path, trials, summary, meta["provenance"], meta["protocol"], verification)
 
 
-def collect(results_dir: str | Path) -> Results:
-    """Every study and comparison under ``results_dir``, validated. Raises :class:`UserError`."""
+def finished_summary(csv_path: Path, protocol_hash: str) -> dict[str, Any] | None:
+    """The checked summary of the study exported at ``csv_path`` (``results/FAMILY/STUDY.csv``):
+    None when there is no export or the study did not finish. An export made under another protocol
+    than the one hashing to ``protocol_hash`` is refused."""
+    if not csv_path.is_file():
+        return None
+    record = read_study(csv_path, csv_path.parent.name)
+    made_under = str(record.trials["protocol_hash"].iloc[0])
+    if made_under != protocol_hash:
+        _fail(csv_path, f"was made under protocol hash {made_under}, not this protocol's {protocol_hash}: "
+                        "run that study again under this protocol")
+    return record.summary
+
+
+def collect(results_dir: str | Path, *, reproductions: bool = True) -> Results:
+    """Every study and comparison under ``results_dir``, validated, and (``reproductions``) every
+    reproduction table checked against them. Raises :class:`UserError`."""
     root = Path(results_dir)
     if not root.is_dir():
         raise UserError(f"results folder not found: {root}")
@@ -207,6 +222,6 @@ def collect(results_dir: str | Path) -> Results:
     for path, comparison in comparisons:
         check_comparison(path, comparison, by_id)
     results = Results(studies, [comparison for _, comparison in comparisons], {})
-    for path in sorted((root / "reproductions").glob("*.csv")):
+    for path in sorted((root / "reproductions").glob("*.csv")) if reproductions else []:
         results.reproductions[path.stem] = checked_reproduction(path, results)
     return results

@@ -19,12 +19,14 @@ CL_PAPER_SUITES = ("glyphs-halves", "cifar100-b0-10", "cifar100-half")
 
 def reproduce_cl_paper(scale: str = "quick", *, suites: Sequence[str] = CL_PAPER_SUITES, optimizer: str = "random",
                        workers: int | None = None, store: str | Path = "runs", results: str | Path = "results",
-                       progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
+                       progress: bool = True, train: bool = True) -> tuple[pd.DataFrame, list[str]]:
     """Every strategy of each CL protocol in ``suites`` (default: the offline glyphs and the
     CIFAR-100 halves) tuned on one dataset and evaluated on the other, for the suites whose data is
-    here; returns the ranking table and the suites skipped (with why)."""
+    here; returns the ranking table and the suites skipped (with why). ``train=False`` trains
+    nothing: the table is written again from the comparisons already under ``results``."""
     from ..api import run_study
     from ..protocol import load_cl_suite
+    from ..runner.session import comparison_id_for
     from ..trainers.cl.data import missing_data
 
     comparison_ids, skipped = [], []
@@ -35,10 +37,12 @@ def reproduce_cl_paper(scale: str = "quick", *, suites: Sequence[str] = CL_PAPER
         if missing:
             skipped.append(f"{suite_name}: {missing}")
             continue
-        comparison = run_study(suite_name, scale=scale, optimizer=optimizer, workers=workers, store=store,
-                               results=results, progress=progress)
-        comparison_ids.append(comparison["comparison_id"])
-    table = cl_paper_table(collect(results), comparison_ids) if comparison_ids else pd.DataFrame()
+        if train:
+            run_study(suite_name, scale=scale, optimizer=optimizer, workers=workers, store=store, results=results,
+                      progress=progress)
+        comparison_ids.append(comparison_id_for(suite.name, scale, optimizer, 0))
+    # The table about to be rewritten is not checked: a study behind it may have been run again.
+    table = cl_paper_table(collect(results, reproductions=False), comparison_ids) if comparison_ids else pd.DataFrame()
     preamble = [f"Scale `{scale}`, backend avalanche, tool {optimizer}, one run per strategy; suites: "
                 + ", ".join(f"{load_cl_suite(name, scale).name} ({next(iter(load_cl_suite(name, scale).strategies.values())).epochs}"
                             " epochs per experience)" for name in suites if not any(s.startswith(f"{name}:") for s in skipped)),

@@ -25,7 +25,7 @@ from ..analysis.reproductions import rl_paper_table
 from ..analysis.results import collect
 from ..errors import UserError
 from ..protocol.published import PUBLISHED_ROLE, published_config, published_incumbents
-from ..runner.session import Session, expected_trials
+from ..runner.session import Session, expected_trials, study_id_for
 from ..store.export import export_study
 from .tables import write_table
 
@@ -69,21 +69,24 @@ def _variants(plan: RLPaperPlan, protocol: Any) -> list[Any]:
             + [protocol_variant(protocol, tuning_seeds=k) for k in plan.tuning_seed_counts])
 
 
-def _train_published(session: Session, protocol: Any, name: str, entry: dict[str, Any], results: str | Path) -> str:
-    """Train one published incumbent on the protocol's test seeds (its own study, role ``published``);
-    returns the study's id."""
+def _published_study_id(protocol: Any, name: str) -> str:
+    return f"{protocol.name}-{protocol.scale}-paper-{name}"
+
+
+def _train_published(session: Session, protocol: Any, name: str, entry: dict[str, Any], results: str | Path) -> None:
+    """Train one published incumbent on the protocol's test seeds (its own study, role ``published``)."""
     config = published_config(protocol, entry)
-    study_id = f"{protocol.name}-{protocol.scale}-paper-{name}"
+    study_id = _published_study_id(protocol, name)
     study = session.study(protocol, study_id, f"how-to-autorl {entry['tool']}", entry["hpo_run"], "auto")
     study.train_roles({PUBLISHED_ROLE: config}, protocol.held_out_seeds)
     export_study(session.store, study_id, results)
-    return study_id
 
 
 def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, store: str | Path = "runs",
-                       results: str | Path = "results", progress: bool = True) -> pd.DataFrame:
+                       results: str | Path = "results", progress: bool = True, train: bool = True) -> pd.DataFrame:
     """Run the RL paper's grid at ``scale`` on one Dask cluster; returns (and writes) the
-    paper-shaped table."""
+    paper-shaped table. ``train=False`` trains nothing: the table is written again from the grid's
+    studies already under ``results``."""
     from ..protocol import load_protocol
 
     if scale not in RL_PAPER_PLANS:
@@ -94,17 +97,20 @@ def reproduce_rl_paper(scale: str = "quick", *, workers: int | None = None, stor
     published = {name: published_incumbents(name, plan.published_variants, plan.published_runs) for name in protocols}
     total = (expected_trials(grid) * len(plan.optimizers) * plan.hpo_runs
              + sum(len(published[name]) * len(p.held_out_seeds) for name, p in protocols.items()))
-    study_ids: list[str] = []
-    with Session(store, workers=workers, progress=progress, total=total, label=f"rl-paper {scale}") as session:
-        for variant in grid:
-            for optimizer in plan.optimizers:
-                for run in range(plan.hpo_runs):
-                    study_ids.append(session.run_studies([variant], optimizer, run, "auto", results)["study_id"])
-        for name, protocol in protocols.items():
-            # Beside the tools' full-space studies (the same protocol): the paper's own incumbents.
-            study_ids += [_train_published(session, protocol, incumbent, entry, results)
-                          for incumbent, entry in published[name].items()]
-    table = rl_paper_table(collect(results), study_ids)
+    tuned = [(variant, optimizer, run) for variant in grid for optimizer in plan.optimizers for run in range(plan.hpo_runs)]
+    study_ids = ([study_id_for(*study) for study in tuned]
+                 + [_published_study_id(protocol, incumbent) for name, protocol in protocols.items()
+                    for incumbent in published[name]])
+    if train:
+        with Session(store, workers=workers, progress=progress, total=total, label=f"rl-paper {scale}") as session:
+            for variant, optimizer, run in tuned:
+                session.run_studies([variant], optimizer, run, "auto", results)
+            for name, protocol in protocols.items():
+                # Beside the tools' full-space studies (the same protocol): the paper's own incumbents.
+                for incumbent, entry in published[name].items():
+                    _train_published(session, protocol, incumbent, entry, results)
+    # The table about to be rewritten is not checked: a study behind it may have been run again.
+    table = rl_paper_table(collect(results, reproductions=False), study_ids)
     lengths = ", ".join(f"{p.name} {p.total_timesteps:,}" for p in protocols.values())
     shortened = plan.protocol_scale == "smoke"
     preamble = [

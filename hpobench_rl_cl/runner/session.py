@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..analysis.cl_metrics import compare_strategies
+from ..analysis.results import finished_summary
 from ..errors import UserError
 from ..protocol import BenchmarkProtocol
 from ..store.export import export_comparison, export_study
@@ -20,6 +22,10 @@ from ..trainers.base import BACKENDS
 
 def study_id_for(protocol: BenchmarkProtocol, optimizer: str, hpo_seed: int) -> str:
     return f"{protocol.name}-{protocol.scale}-{optimizer}-s{hpo_seed}"
+
+
+def comparison_id_for(suite: str, scale: str, optimizer: str, hpo_seed: int) -> str:
+    return f"{suite}-{scale}-{optimizer}-s{hpo_seed}"
 
 
 def expected_trials(protocols: list[BenchmarkProtocol]) -> int:
@@ -76,25 +82,36 @@ class Session:
         return Study(protocol, optimizer, hpo_seed, self.store, runner, study_id)
 
     def run_studies(self, protocols: list[BenchmarkProtocol], optimizer: str, hpo_seed: int, device: str,
-                    results: str | Path, study_name: str | None = None) -> dict[str, Any]:
-        """One study per protocol (an RL protocol, or each strategy of a CL protocol), exported;
-        returns the RL study's summary, or the CL strategies' comparison."""
+                    results: str | Path, study_name: str | None = None, strategy: str | None = None) -> dict[str, Any]:
+        """One study per protocol (an RL protocol, or each strategy of a CL protocol; with
+        ``strategy``, that strategy's alone), exported; returns the RL study's summary, or the CL
+        strategies' comparison.
+
+        The comparison takes the strategies not run here from their finished exports under
+        ``results``, so one strategy's study can be added or run again on its own. While a
+        strategy's study is missing there, no comparison is written and the study run comes back
+        with ``comparison_missing``: the study ids still to run."""
         study_ids = [f"{study_name}-{p.strategy}" if study_name and p.family == "cl" else
                      study_name or study_id_for(p, optimizer, hpo_seed) for p in protocols]
-        self.bar.set_description(study_ids[0] if len(study_ids) == 1 else protocols[0].name)
-        summaries = []
-        for protocol, study_id in zip(protocols, study_ids):
-            summaries.append(self.study(protocol, study_id, optimizer, hpo_seed, device).run())
+        chosen = [(p, i) for p, i in zip(protocols, study_ids) if strategy is None or p.strategy == strategy]
+        self.bar.set_description(chosen[0][1] if len(chosen) == 1 else protocols[0].name)
+        # The other strategies' exports are checked before anything trains.
+        chosen_ids = {i for _, i in chosen}
+        summaries = {i: finished_summary(Path(results) / "cl" / f"{i}.csv", p.hash)
+                     for p, i in zip(protocols, study_ids) if i not in chosen_ids}
+        for protocol, study_id in chosen:
+            summaries[study_id] = self.study(protocol, study_id, optimizer, hpo_seed, device).run()
             export_study(self.store, study_id, results)
         if protocols[0].family == "rl":
-            return summaries[0]
-        from ..analysis.cl_metrics import compare_strategies
-
+            return summaries[study_ids[0]]
+        missing = [study_id for study_id in study_ids if summaries[study_id] is None]
+        if missing:
+            return {**summaries[chosen[0][1]], "comparison_missing": missing}
         scale = protocols[0].scale
-        label = study_name or f"{protocols[0].suite}-{scale}-{optimizer}-s{hpo_seed}"
+        label = study_name or comparison_id_for(protocols[0].suite, scale, optimizer, hpo_seed)
         comparison = {"comparison_id": label, "protocol": protocols[0].suite, "scale": scale, "optimizer": optimizer,
                       "hpo_seed": hpo_seed, "family": "cl", "held_out_phase": protocols[0].held_out_phase,
-                      **compare_strategies({p.strategy: s for p, s in zip(protocols, summaries)}),
-                      "studies": summaries}
+                      **compare_strategies({p.strategy: summaries[i] for p, i in zip(protocols, study_ids)}),
+                      "studies": [summaries[i] for i in study_ids]}
         export_comparison(comparison, results)
         return comparison
