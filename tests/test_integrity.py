@@ -102,6 +102,25 @@ def test_every_study_started_is_in_the_exported_log(study, tmp_path):
     assert set(log[log["event"] == "finished"]["digest"].str.len()) == {64}
 
 
+def test_an_earlier_runs_export_put_back_over_the_last_is_refused(study, tmp_path, monkeypatch):
+    # Run a study twice (from an empty store, on a machine where it trains otherwise), keep the
+    # better export: the study log says which run finished last.
+    import closed_form
+
+    path, summary = study
+    exports = tmp_path / "results" / "rl"
+    first_run = {f.name: f.read_bytes() for f in exports.glob(f"{summary['study_id']}.*")}
+    monkeypatch.setattr(closed_form, "score", lambda config, seed, budget: 0.0)
+    api.run_study(path, scale="paper", workers=1, store=tmp_path / "another-store", results=tmp_path / "results",
+                  progress=False)
+    [record] = collect(tmp_path / "results").studies
+    assert len(record.finished_runs) == 2 and record.summary["held_out"]["hand-tuned"]["mean"] == 0.0
+    for name, content in first_run.items():
+        (exports / name).write_bytes(content)
+    with pytest.raises(UserError, match="is not the last finished run that study_log.csv"):
+        collect(tmp_path / "results")
+
+
 def test_an_edited_export_stops_the_leaderboard_build_naming_the_study(study, tmp_path, capsys):
     _, summary = study
     csv = tmp_path / "results" / "rl" / f"{summary['study_id']}.csv"

@@ -58,6 +58,11 @@ def _with_hostile_tool_name(results: Path, target: Path) -> Path:
                                   int(back["hpo_seed"].iloc[0]), [trial_digest(r) for r in back.to_dict("records")],
                                   meta["summary"])
     summary_path.write_text(json.dumps(meta))
+    log_path = target / "study_log.csv"
+    log = pd.read_csv(log_path, float_precision="round_trip")
+    finished = log[(log["study_id"] == meta["summary"]["study_id"]) & (log["event"] == "finished")].iloc[[-1]]
+    finished = finished.assign(optimizer=HOSTILE, digest=meta["digest"], at=finished["at"] + 1)
+    pd.concat([log, finished]).to_csv(log_path, index=False)
     return target
 
 

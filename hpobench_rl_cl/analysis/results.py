@@ -2,8 +2,9 @@
 
 Inputs, per family folder (``results/rl``, ``results/cl``): ``STUDY.csv`` (one row per trial, the
 columns of :data:`~hpobench_rl_cl.store.export.EXPORT_COLUMNS`), ``STUDY.summary.json`` (summary,
-provenance, resolved protocol) and, for CL, ``SUITE-SCALE-TOOL-sSEED.comparison.json``. A file
-that breaks the schema stops the build with one line naming the file and the row at fault.
+provenance, resolved protocol) and, for CL, ``SUITE-SCALE-TOOL-sSEED.comparison.json``; beside
+them ``study_log.csv``, every study started and finished. A file that breaks the schema stops the
+build with one line naming the file and the row at fault.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class StudyRecord:
     provenance: dict[str, Any]
     protocol: dict[str, Any]
     verification: dict[str, Any] | None = None  # STUDY.verification.json, written by `hpobench-rl-cl verify`
+    #: digests of the study's finished runs with different outcomes, in the order the study log has
+    #: them (a study run again, e.g. from an empty store, adds one); the export is the last
+    finished_runs: tuple[str, ...] = ()
 
     @property
     def official(self) -> dict[str, Any] | None:
@@ -154,6 +158,17 @@ def _check_digest(path: Path, study_id: str, trials: pd.DataFrame, summary: dict
                     "(the export was edited)")
 
 
+def finished_runs(results_dir: Path, study_id: str) -> tuple[str, ...]:
+    """The distinct digests ``results_dir/study_log.csv`` logged for ``study_id`` finishing, oldest first."""
+    path = results_dir / "study_log.csv"
+    if not path.is_file():
+        return ()
+    log = pd.read_csv(path, float_precision="round_trip", dtype={"digest": str})
+    finished = log[(log["study_id"] == study_id) & (log["event"] == "finished")].sort_values("at", kind="stable")
+    # Ordered by each digest's last finish: a run repeating an earlier outcome makes that one the last.
+    return tuple(reversed(dict.fromkeys(reversed(list(finished["digest"])))))
+
+
 def read_study(csv_path: Path, family: str) -> StudyRecord:
     trials = read_trials(csv_path)
     study_id = str(trials["study_id"].iloc[0])
@@ -173,14 +188,20 @@ def read_study(csv_path: Path, family: str) -> StudyRecord:
     for key in ("provenance", "protocol"):
         if not isinstance(meta.get(key), dict):
             _fail(summary_path, f"lacks the {key!r} object")
+    runs: tuple[str, ...] = ()
     if summary is not None:
         _check_digest(summary_path, study_id, trials, summary, meta.get("digest"))
+        runs = finished_runs(csv_path.parent.parent, study_id)
+        if not runs or runs[-1] != meta["digest"]:
+            _fail(summary_path, f"study {study_id} is not the last finished run that study_log.csv beside "
+                                f"{csv_path.parent.name}/ logged for it (an earlier run's export put back, or the log edited)")
     if content_hash(meta["protocol"]) != str(trials["protocol_hash"].iloc[0]):
         _fail(summary_path, f"its protocol does not hash to its rows' protocol_hash {trials['protocol_hash'].iloc[0]} "
                             "(the protocol was edited)")
     verification_path = csv_path.with_name(f"{study_id}.verification.json")
     verification = _read_json(verification_path) if verification_path.is_file() else None
-    return StudyRecord(family, study_id, csv_path, trials, summary, meta["provenance"], meta["protocol"], verification)
+    return StudyRecord(family, study_id, csv_path, trials, summary, meta["provenance"], meta["protocol"], verification,
+                       runs)
 
 
 def finished_summary(csv_path: Path, protocol_hash: str) -> dict[str, Any] | None:

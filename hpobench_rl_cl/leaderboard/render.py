@@ -114,6 +114,8 @@ def protocol_page(view: ProtocolView, figures: dict[str, str], csv_links: list[t
             "seeds": json.dumps(study.protocol.get("seeds", {})),
             "hardware": f"{hardware(meta)} · {meta.get('platform', '')}",
             "verified": verification_text(study.verification), "finished": finished.strftime("%Y-%m-%d %H:%M UTC"),
+            "runs": (f"{len(study.finished_runs)} with different outcomes (study_log.csv); this export is the last"
+                     if len(study.finished_runs) > 1 else str(len(study.finished_runs) or "–")),
             "hand_tuned_source": (summary.get("hand_tuned") or {}).get("source", "–"),
             "packages": ", ".join(f"{k} {v}" for k, v in sorted(meta.get("packages", {}).items()))})
     return _render("protocol.html", depth=1, title=view.protocol_id, view=view, figures=figures, csv_links=csv_links,
