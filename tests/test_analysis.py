@@ -132,7 +132,7 @@ def test_the_front_page_matrix_of_the_committed_results(committed):
     """The committed full-length jax studies: one row per benchmark, the baseline first, each cell the
     normalized test IQM; on ppo-cartpole-jax all seven tools have both HPO runs of the quick scale (all
     rank), on dqn-cartpole-jax random search's two; on ppo-acrobot-jax (the rl-paper quick reproduction)
-    random search's, SMAC's, TPE's, DEHB's, SMAC-MF's and PBT's two runs each rank beside the paper's
+    random search's, SMAC's, TPE's, DEHB's, SMAC-MF's, PBT's and PB2's two runs each rank beside the paper's
     published incumbents, all below hand-tuned, and the single-seed-tuned variant's one run stays unranked."""
     from hpobench_rl_cl.analysis.tables import family_matrix, verdict
 
@@ -148,7 +148,7 @@ def test_the_front_page_matrix_of_the_committed_results(committed):
     dqn = benchmarks["dqn-cartpole-jax@quick"]
     assert dqn["random"].row.standing == "complete" and dqn["random"].row.ranked
     acrobot = benchmarks["ppo-acrobot-jax@quick"]
-    acrobot_tools = ("random", "smac", "tpe", "dehb", "smac-mf", "pbt")
+    acrobot_tools = ("random", "smac", "tpe", "dehb", "smac-mf", "pbt", "pb2")
     assert all(acrobot[tool].row.standing == "complete" and acrobot[tool].row.ranked for tool in acrobot_tools)
     assert all(acrobot[tool].normalized[2] < acrobot["hand-tuned"].normalized[1] for tool in acrobot_tools), \
         "every tuned entry below hand-tuned, CIs apart"
