@@ -85,3 +85,13 @@ def collect() -> dict[str, Any]:
     """A study's provenance, taken in the driver (light: it loads no training library)."""
     return {"suite_commit": git_commit(), "packages": package_versions(), "python": sys.version.split()[0],
             **machine()}
+
+
+def hardware(provenance: dict[str, Any]) -> str:
+    """CPU model and vector flags, GPU model and driver, from a study's or a trial's provenance."""
+    cpu, gpu = provenance.get("cpu"), provenance.get("gpu")
+    if isinstance(cpu, dict):
+        cpu = f"{cpu.get('model')} ({', '.join(cpu.get('flags', []))}; {cpu.get('cores')} cores)"
+    if isinstance(gpu, dict):
+        gpu = f"{gpu.get('model')} (driver {gpu.get('driver')})"
+    return f"{cpu or 'unknown CPU'} · GPU {gpu or 'none'}"

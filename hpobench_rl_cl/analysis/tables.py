@@ -1,7 +1,8 @@
 """The leaderboard's numbers, computed from validated results with the analysis statistics.
 
 A *method* on a protocol is an HPO tool (its incumbents' test scores, pooled over the tool's
-studies) or ``hand-tuned`` (the baseline's test scores, one per test seed). Normalized scores:
+studies) or ``hand-tuned`` (the baseline's test scores, one per test seed: its median over the
+studies, which all train it on the same seeds; see :func:`baseline_per_seed`). Normalized scores:
 0 = the protocol's worst score (RL: the ``worst_score`` given to crashed trials; CL: 0 %
 accuracy), 1 = the hand-tuned baseline's test mean on that protocol.
 """
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..protocol.common import DEFAULT_BACKENDS, HELD_OUT_PHASES
+from ..provenance import hardware
 from ..protocol.published import PUBLISHED_ROLE
 from . import stats
 from .results import Results, StudyRecord
@@ -57,6 +59,16 @@ class MethodRow:
 
 
 @dataclass
+class BaselineVersion:
+    """One set of hand-tuned test scores (seed -> score) and the studies whose runs gave it."""
+
+    mean: float
+    studies: list[str]
+    commits: list[str]
+    machines: list[str]
+
+
+@dataclass
 class ProtocolView:
     """Everything the protocol page shows."""
 
@@ -71,6 +83,9 @@ class ProtocolView:
     incumbents: list[dict[str, Any]] = field(default_factory=list)
     #: The trainer backend (sb3, jax, avalanche): results of two backends are two protocols, never pooled.
     backend: str = ""
+    #: The distinct sets of hand-tuned test scores among the studies, most studies first (one when
+    #: every study reproduced the baseline; more when code or machine changed what training computes).
+    baseline_versions: list[BaselineVersion] = field(default_factory=list)
 
 
 def env_family(record: StudyRecord) -> str:
@@ -148,6 +163,31 @@ def _anytime_frame(studies: list[StudyRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["budget", "incumbent_score", "optimizer", "study"])
 
 
+def baseline_per_seed(by_study: list[pd.DataFrame]) -> pd.DataFrame:
+    """The hand-tuned baseline's held-out trials, one per test seed: each seed's median score (and
+    wall time) over the studies that trained it. Every study trains the same configuration on the
+    same seeds, so they agree unless code or machine changed what training computes; the median makes
+    the row independent of study order, unchanged by a study that reproduces it, and unmoved by a
+    single odd study."""
+    pooled = pd.concat(by_study)
+    return pooled.groupby("seed", as_index=False).agg(score=("score", "median"), wall_s=("wall_s", "median"))
+
+
+def baseline_versions(studies: list[StudyRecord]) -> list[BaselineVersion]:
+    """The studies grouped by the hand-tuned test scores they got (to 1e-6), most studies first."""
+    groups: dict[tuple[tuple[int, float], ...], list[StudyRecord]] = defaultdict(list)
+    for study in studies:
+        hand = _held_out(study.trials, HAND_TUNED)
+        if not hand.empty:
+            groups[tuple(sorted(zip(hand["seed"].astype(int), hand["score"].round(6))))].append(study)
+    versions = [BaselineVersion(float(np.mean([score for _, score in signature])),
+                                sorted(s.study_id for s in members),
+                                sorted({str(s.provenance.get("suite_commit", "unknown"))[:7] for s in members}),
+                                sorted({hardware(s.provenance) for s in members}))
+                for signature, members in groups.items()]
+    return sorted(versions, key=lambda v: (-len(v.studies), v.studies))
+
+
 def _standing(official: dict[str, Any] | None, hpo_seeds: list[int]) -> str:
     """A tool's entry is complete when it has every run its official protocol asks for (HPO seeds
     0..hpo_runs-1); its statistics pool every run present, so dropping a bad run leaves it incomplete."""
@@ -166,8 +206,9 @@ def protocol_views(results: Results) -> list[ProtocolView]:
         official = studies[0].official
         tuned = [s for s in studies if s.summary]
         rows, points, incumbents = [], [], []
-        hand = pd.concat([_held_out(s.trials, HAND_TUNED) for s in studies]).drop_duplicates("seed")
-        if not hand.empty:
+        versions = baseline_versions(studies)
+        if versions:
+            hand = baseline_per_seed([_held_out(s.trials, HAND_TUNED) for s in studies])
             hand_tuning = pd.concat([s.trials[(s.trials["phase"] == "user") & (s.trials["role"] == HAND_TUNED)]
                                      for s in studies])
             declared = "baseline" if official else "user-declared baseline"
@@ -221,7 +262,7 @@ def protocol_views(results: Results) -> list[ProtocolView]:
             family, protocol_id, env, [rows[i] for i in order], studies,
             float(studies[0].protocol.get("worst_score", 0.0)), _anytime_frame(tuned),
             pd.DataFrame(points, columns=["method", "seed", "score"]), incumbents,
-            str(studies[0].protocol.get("backend") or DEFAULT_BACKENDS[family]),
+            str(studies[0].protocol.get("backend") or DEFAULT_BACKENDS[family]), versions,
         ))
     return views
 
@@ -243,8 +284,10 @@ def verdict(view: ProtocolView) -> str:
     else:
         answer = "not distinguishable (95% CIs overlap)"
     budget = "" if best.budget_full_runs is None else f", {best.budget_full_runs:.3g} full runs per tuning run"
+    disagreement = (f"; the studies' hand-tuned runs disagree ({len(view.baseline_versions)} versions), "
+                    f"its row takes each seed's median" if len(view.baseline_versions) > 1 else "")
     return (f"tuning beats hand-tuned? {answer}: best tool {best.method} IQM {best.iqm[0]:.4g} vs "
-            f"{hand.iqm[0]:.4g} ({difference:+.4g}){budget}")
+            f"{hand.iqm[0]:.4g} ({difference:+.4g}){budget}{disagreement}")
 
 
 def aggregate(views: list[ProtocolView], family: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 
 from ..analysis.tables import HAND_TUNED, FamilyMatrix, ProtocolView, verdict
+from ..provenance import hardware
 
 FAMILY_TITLES = {"rl": "Reinforcement learning", "cl": "Continual learning"}
 METHOD_HEADERS = [
@@ -42,16 +43,6 @@ def run_length(view: ProtocolView) -> str:
     """What each full run of the benchmark trained."""
     length = view.studies[0].run_length
     return f"{length} epochs" if view.family == "cl" else f"{length:,} env steps"
-
-
-def hardware(provenance: dict[str, Any]) -> str:
-    """CPU model and vector flags, GPU model and driver, from a study's or a trial's provenance."""
-    cpu, gpu = provenance.get("cpu"), provenance.get("gpu")
-    if isinstance(cpu, dict):
-        cpu = f"{cpu.get('model')} ({', '.join(cpu.get('flags', []))}; {cpu.get('cores')} cores)"
-    if isinstance(gpu, dict):
-        gpu = f"{gpu.get('model')} (driver {gpu.get('driver')})"
-    return f"{cpu or 'unknown CPU'} · GPU {gpu or 'none'}"
 
 
 def verification_text(verification: dict[str, Any] | None) -> str:
