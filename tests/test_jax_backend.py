@@ -185,6 +185,8 @@ def test_a_real_study_on_the_jax_backend_trains_batches_and_records_their_layout
 
     report = verify(summary["study_id"], store=tmp_path / "runs", sample=len(trials), device="cpu")
     assert report["all_identical"], "verify retrains a trial in its recorded call"
+    if platform.machine() == "x86_64":
+        assert CPU_ISA_FLAG in report["machine"]["math_env"]["XLA_FLAGS"], "the record says what the retraining ran with"
     assert sorted(r["call_size"] for r in report["trials"]) == sorted(layout["trials"] for layout in layouts)
 
 
