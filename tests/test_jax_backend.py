@@ -3,8 +3,6 @@ that leaves a trial's first update alone, and a real study end to end."""
 
 from __future__ import annotations
 
-import platform
-
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
@@ -14,7 +12,6 @@ import torch
 
 from hpobench_rl_cl.trainers.base import Trial
 from hpobench_rl_cl.trainers.rl.jax import dqn
-from hpobench_rl_cl.trainers.rl.jax.backend import CPU_ISA_FLAG
 from hpobench_rl_cl.trainers.rl.jax.common import clip_by_global_norm, stacked_batch
 from hpobench_rl_cl.trainers.rl.jax.envs import make_env
 from hpobench_rl_cl.trainers.rl.jax.ppo import PPOHyper, Rollout, gae, make_trainer, ppo_loss, split_config
@@ -177,16 +174,12 @@ def test_a_real_study_on_the_jax_backend_trains_batches_and_records_their_layout
     assert all(layout["trials"] >= 1 and layout["size"] >= layout["trials"] for layout in layouts)
     assert max(layout["trials"] for layout in layouts) == 2, "a configuration's tuning seeds share one call"
     assert all(t["trained"] >= t["budget"] for t in trials)
-    if platform.machine() == "x86_64":  # one instruction set, whatever the CPU has beyond AVX2
-        assert all(CPU_ISA_FLAG in json.loads(t["host_json"])["math_env"]["XLA_FLAGS"] for t in trials)
     again = api.run_study("ppo-cartpole-jax", **{**kwargs, "store": tmp_path / "again", "results": tmp_path / "r2"})
     assert again["held_out"] == summary["held_out"], "bit-reproducible given the same batch layout"
     from hpobench_rl_cl.runner.verify import verify
 
     report = verify(summary["study_id"], store=tmp_path / "runs", sample=len(trials), device="cpu")
     assert report["all_identical"], "verify retrains a trial in its recorded call"
-    if platform.machine() == "x86_64":
-        assert CPU_ISA_FLAG in report["machine"]["math_env"]["XLA_FLAGS"], "the record says what the retraining ran with"
     assert sorted(r["call_size"] for r in report["trials"]) == sorted(layout["trials"] for layout in layouts)
 
 

@@ -109,7 +109,7 @@ def verify(target: str, *, store: str | Path = "runs", sample: int = 3, seed: in
     for phase in sorted({t["phase"] for t in trials}):
         in_phase = [i for i, t in enumerate(trials) if t["phase"] == phase]
         chosen += rng.sample(in_phase, min(sample, len(in_phase)))
-    here = _hardware(provenance.machine())
+    here = provenance.machine()
     rows, retrained = [], {}
     for index in chosen:
         stored, call = trials[index], _call_of(trials, index)
@@ -122,15 +122,14 @@ def verify(target: str, *, store: str | Path = "runs", sample: int = 3, seed: in
             "phase": stored["phase"], "role": stored["role"], "seed": int(stored["seed"]),
             "config_hash": stored["config_hash"], "stored": float(stored["score"]), "new": new.score,
             "identical": new.score == float(stored["score"]), "difference": new.score - float(stored["score"]),
-            "hardware_differs": None if "cpu" not in stored_host else _hardware(stored_host) != here,
+            "hardware_differs": None if "cpu" not in stored_host else _hardware(stored_host) != _hardware(here),
             "data_differs": stored_data is not None and new.notes.get("data_digest") != stored_data,
             "status": new.status, "call_size": len(call),
         })
     report = {
         "study_id": str(trials[0]["study_id"]),
         "verified_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        # after training: a backend sets its math settings (the jax backend's XLA_FLAGS) as it first trains
-        "machine": provenance.machine(), "sample_per_phase": sample, "trials": rows,
+        "machine": here, "sample_per_phase": sample, "trials": rows,
         "all_identical": all(r["identical"] for r in rows),
         "largest_difference": max((abs(r["difference"]) for r in rows), default=0.0),
     }

@@ -12,8 +12,7 @@ cache (``$HPOBENCH_DATA_DIR/jax-cache``), so once per machine.
 
 A trial's random streams come from its own seed only (``PRNGKey(seed)`` for training,
 ``PRNGKey(seed + 1,000,000)`` for evaluation), never from its position in a batch. Its score is
-bit-reproducible given its batch layout, recorded in its notes (size, position, key), and the
-instruction set XLA compiles for (capped at AVX2 on x86-64: :data:`CPU_ISA_FLAG`). XLA's batched
+bit-reproducible given its batch layout, recorded in its notes (size, position, key): XLA's batched
 kernels round differently from a lone trial's, so the same trial alone and in a batch agree in its
 first update (tested within 1e-5) and drift apart as training amplifies rounding.
 """
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import platform
 import time
 from collections import OrderedDict
 from types import ModuleType
@@ -67,20 +65,9 @@ class CompiledCache:
 _COMPILED = CompiledCache()
 
 
-#: XLA compiles for the CPU it runs on, so a study on an AVX-512 host scored the hand-tuned PPO
-#: differently from one on an AVX2 host (ppo-acrobot-jax: -71.98 vs -74.92 on the same test seeds).
-#: Capping code generation at AVX2, which every x86-64 host this suite has met has, makes both
-#: compile the same instructions; a user's own ``--xla_cpu_max_isa`` wins.
-CPU_ISA_FLAG = "--xla_cpu_max_isa=AVX2"
-
-
 def configure_jax() -> None:
-    """No preallocation (RL and CL share a GPU), one instruction set on every x86-64 CPU, and the
-    persistent compilation cache. XLA reads its flags when the first computation runs."""
+    """No preallocation (RL and CL share a GPU), and the persistent compilation cache."""
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    flags = os.environ.get("XLA_FLAGS", "")
-    if platform.machine().lower() in ("x86_64", "amd64") and "xla_cpu_max_isa" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {CPU_ISA_FLAG}".strip()
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(data_dir() / "jax-cache"))
