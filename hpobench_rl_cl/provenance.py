@@ -32,14 +32,19 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def git_commit() -> str:
-    """The suite's commit (with ``+dirty`` for uncommitted changes), or ``unknown`` outside a checkout."""
-    root = Path(__file__).resolve().parents[1]
+#: What decides a trial's numbers: the package (code and shipped protocols) and what installs it. An
+#: uncommitted change elsewhere (a results log a finished study appended to, a README) is not code.
+CODE_PATHS = ("hpobench_rl_cl", "pyproject.toml", "constraints.txt")
+
+
+def git_commit(root: Path = Path(__file__).resolve().parents[1]) -> str:
+    """The suite's commit (with ``+dirty`` for uncommitted changes to :data:`CODE_PATHS`), or
+    ``unknown`` outside a checkout."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return commit.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

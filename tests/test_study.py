@@ -131,3 +131,29 @@ def test_audit_of_a_stored_study_uses_its_incumbent_and_test_seeds(tiny_protocol
     assert report["incumbent_gap"]["gap"] == pytest.approx(gap)
     assert report["incumbent_gap"]["held_out_seeds"] == 2
     assert all(p.exists() for p in paths)
+
+
+def test_the_recorded_commit_is_dirty_only_when_code_changed(tmp_path):
+    """A finished study appends to results/study_log.csv, a tracked file: the next study in a chain
+    must still record a clean commit, and a study on edited code must not."""
+    import subprocess
+
+    from hpobench_rl_cl.provenance import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "hpobench_rl_cl").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "hpobench_rl_cl" / "trainer.py").write_text("LEARNING_RATE = 1e-3\n")
+    (tmp_path / "results" / "study_log.csv").write_text("study,event\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "start")
+    clean = git_commit(tmp_path)
+    assert len(clean) == 40 and not clean.endswith("+dirty")
+    (tmp_path / "results" / "study_log.csv").write_text("study,event\nA,finished\n")
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "hpobench_rl_cl" / "trainer.py").write_text("LEARNING_RATE = 3e-4\n")
+    assert git_commit(tmp_path) == clean + "+dirty"
