@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..protocol.common import DEFAULT_BACKENDS, HELD_OUT_PHASES
-from ..provenance import hardware
 from ..protocol.published import PUBLISHED_ROLE
+from ..provenance import hardware
 from . import stats
 from .results import Results, StudyRecord
 
@@ -173,11 +173,10 @@ def baseline_per_seed(by_study: list[pd.DataFrame]) -> pd.DataFrame:
     return pooled.groupby("seed", as_index=False).agg(score=("score", "median"), wall_s=("wall_s", "median"))
 
 
-def baseline_versions(studies: list[StudyRecord]) -> list[BaselineVersion]:
-    """The studies grouped by the hand-tuned test scores they got (to 1e-6), most studies first."""
+def baseline_versions(by_study: list[tuple[StudyRecord, pd.DataFrame]]) -> list[BaselineVersion]:
+    """The studies grouped by the hand-tuned test trials they got (scores to 1e-6), most studies first."""
     groups: dict[tuple[tuple[int, float], ...], list[StudyRecord]] = defaultdict(list)
-    for study in studies:
-        hand = _held_out(study.trials, HAND_TUNED)
+    for study, hand in by_study:
         if not hand.empty:
             groups[tuple(sorted(zip(hand["seed"].astype(int), hand["score"].round(6))))].append(study)
     versions = [BaselineVersion(float(np.mean([score for _, score in signature])),
@@ -206,9 +205,10 @@ def protocol_views(results: Results) -> list[ProtocolView]:
         official = studies[0].official
         tuned = [s for s in studies if s.summary]
         rows, points, incumbents = [], [], []
-        versions = baseline_versions(studies)
+        hand_by_study = [(s, _held_out(s.trials, HAND_TUNED)) for s in studies]
+        versions = baseline_versions(hand_by_study)
         if versions:
-            hand = baseline_per_seed([_held_out(s.trials, HAND_TUNED) for s in studies])
+            hand = baseline_per_seed([trials for _, trials in hand_by_study])
             hand_tuning = pd.concat([s.trials[(s.trials["phase"] == "user") & (s.trials["role"] == HAND_TUNED)]
                                      for s in studies])
             declared = "baseline" if official else "user-declared baseline"
