@@ -3,6 +3,7 @@ whether the hardware or the software stack differs (the reproducibility contract
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -35,20 +36,83 @@ def package_versions() -> dict[str, str]:
 #: What decides a trial's numbers: the package (code and shipped protocols) and what installs it. An
 #: uncommitted change elsewhere (a results log a finished study appended to, a README) is not code.
 CODE_PATHS = ("hpobench_rl_cl", "pyproject.toml", "constraints.txt")
+SUITE_ROOT = Path(__file__).resolve().parents[1]
 
 
-def git_commit(root: Path = Path(__file__).resolve().parents[1]) -> str:
+def _git(root: Path, *args: str, stdin: str | None = None) -> str | None:
+    """``git args`` in ``root``: its output, or None when git or the checkout is missing or it fails."""
+    try:
+        done = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_commit(root: Path = SUITE_ROOT) -> str:
     """The suite's commit (with ``+dirty`` for uncommitted changes to :data:`CODE_PATHS`), or
     ``unknown`` outside a checkout."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return commit.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit is None:
         return "unknown"
+    dirty = _git(root, "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
+    return commit.strip() + ("+dirty" if dirty and dirty.strip() else "")
+
+
+def _fingerprint(blobs: dict[str, str]) -> str:
+    return hashlib.sha256("".join(f"{path} {blob}\n" for path, blob in sorted(blobs.items())).encode()).hexdigest()
+
+
+def code_fingerprint(root: Path = SUITE_ROOT, commit: str | None = None) -> str | None:
+    """A hash of the code (:data:`CODE_PATHS`: each file's path and git blob id), as it is on disk
+    (tracked files and the untracked ones git does not ignore: an added module counts) or, given
+    ``commit``, as that commit has it. None outside a checkout or for a commit it does not hold."""
+    if commit is not None:
+        listing = _git(root, "ls-tree", "-r", "-z", commit, "--", *CODE_PATHS)
+        if listing is None:
+            return None
+        entries = (entry.partition("\t") for entry in listing.split("\0") if entry)
+        return _fingerprint({path: meta.split()[2] for meta, _, path in entries})
+    listing = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *CODE_PATHS)
+    if listing is None:
+        return None
+    paths = sorted({path for path in listing.split("\0") if path and (root / path).is_file()})
+    blobs = _git(root, "hash-object", "--stdin-paths", stdin="".join(f"{path}\n" for path in paths))
+    return None if blobs is None else _fingerprint(dict(zip(paths, blobs.split())))
+
+
+class SuiteCode:
+    """This checkout's code and its history: what a study's recorded code must be to count as the
+    suite's. A study counts when its code fingerprint is this checkout's code or the code of its
+    recorded commit, and that commit is in the history of HEAD. Code edited and run without a commit,
+    or a commit the history lacks (another branch, a fork), makes the study its own entry."""
+
+    def __init__(self, root: Path = SUITE_ROOT) -> None:
+        self.root = root
+        self.current = code_fingerprint(root)
+        history = _git(root, "rev-list", "HEAD")
+        self.history = set(history.split()) if history else set()
+        self._at: dict[str, str | None] = {}
+
+    def foreign(self, provenance: dict[str, Any]) -> str | None:
+        """Why the code ``provenance`` records is not the suite's, or None when it is. A study
+        recorded before fingerprints (no ``code_fingerprint`` key) has only its commit to go by, and
+        its ``+dirty`` may be no more than an edited results file: it counts."""
+        if "code_fingerprint" not in provenance:
+            return None
+        fingerprint, commit = provenance["code_fingerprint"], str(provenance.get("suite_commit", "unknown"))
+        if fingerprint is None:
+            return "code unchecked: not run from a git checkout"
+        if fingerprint == self.current:
+            return None
+        clean = commit.removesuffix("+dirty")
+        if clean in self.history:
+            if clean not in self._at:
+                self._at[clean] = code_fingerprint(self.root, clean)
+            if self._at[clean] == fingerprint:
+                return None
+        elif not commit.endswith("+dirty"):
+            return f"code from outside this repository's history {clean[:7]}"
+        return f"edited code at {clean[:7]}"
 
 
 def gpu() -> dict[str, str] | None:
@@ -88,7 +152,7 @@ def machine() -> dict[str, Any]:
 
 def collect() -> dict[str, Any]:
     """A study's provenance, taken in the driver (light: it loads no training library)."""
-    return {"suite_commit": git_commit(), "packages": package_versions(), "python": sys.version.split()[0],
+    return {"suite_commit": git_commit(), "code_fingerprint": code_fingerprint(), "packages": package_versions(), "python": sys.version.split()[0],
             **machine()}
 
 

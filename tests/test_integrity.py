@@ -127,7 +127,7 @@ def test_an_edited_export_stops_the_leaderboard_build_naming_the_study(study, tm
     frame = pd.read_csv(csv)
     frame.loc[frame["phase"] == "test", "score"] += 50
     frame.to_csv(csv, index=False)
-    with pytest.raises(UserError, match=rf"study {summary['study_id']}: its rows or summary differ"):
+    with pytest.raises(UserError, match=rf"study {summary['study_id']}: its rows, summary or recorded code differ"):
         collect(tmp_path / "results")
     assert cli.main(["leaderboard", "build", "--results", str(tmp_path / "results"), "--out",
                      str(tmp_path / "site")]) == 2
@@ -296,3 +296,107 @@ def test_verify_refuses_a_protocol_whose_hash_differs(study, tmp_path):
     other.write_text(PROTOCOL.replace("budget_full_runs: 4", "budget_full_runs: 5"))
     with pytest.raises(UserError, match="pass the study's own protocol file"):
         verify(summary["study_id"], store=tmp_path / "runs", protocol_file=str(other))
+
+
+def _copy_of_the_suite(destination):
+    """A throw-away checkout of the suite's code as it is on disk, with its own one-commit history."""
+    import shutil
+    import subprocess
+
+    from hpobench_rl_cl.provenance import CODE_PATHS, SUITE_ROOT
+
+    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *CODE_PATHS],
+                             cwd=SUITE_ROOT, capture_output=True, text=True, check=True).stdout
+    for name in filter(None, listing.split("\0")):
+        if (SUITE_ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(SUITE_ROOT / name, destination / name)
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "a fork"]):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=destination, check=True,
+                       capture_output=True)
+    return destination
+
+
+def test_a_study_run_on_edited_code_is_kept_out_of_the_official_entry(closed_form_is_official, tmp_path):
+    """Edit the code, run a study without committing, put its export in place of the genuine run's:
+    it becomes its own unranked entry, and the official one is left incomplete."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kwargs = dict(scale="paper", workers=1, store=tmp_path / "runs", results=tmp_path / "results", progress=False)
+    for hpo_seed in (0, 1):
+        api.run_study(closed_form_is_official, hpo_seed=hpo_seed, **kwargs)
+    assert next(r for r in _views(tmp_path / "results")["closed-form@paper"].rows if r.method == "random").ranked
+    fork = _copy_of_the_suite(tmp_path / "fork")
+    edited = fork / "hpobench_rl_cl" / "runner" / "study.py"
+    edited.write_text(edited.read_text() + "\n# a change that helps the incumbent\n")
+    run = ("import sys, closed_form; from hpobench_rl_cl.trainers.base import BACKENDS; "
+           "BACKENDS.add('closed-form', closed_form.ClosedFormBackend); from hpobench_rl_cl import cli; "
+           "sys.exit(cli.main(sys.argv[1:]))")
+    done = subprocess.run(
+        [sys.executable, "-c", run, "run", closed_form_is_official, "--scale", "paper", "--workers", "1",
+         "--store", str(tmp_path / "fork-runs"), "--results", str(tmp_path / "results"), "--no-progress"],
+        cwd=fork, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(fork), str(Path(__file__).parent)])})
+    assert done.returncode == 0, done.stderr
+    [record] = [s for s in collect(tmp_path / "results").studies if s.study_id.endswith("random-s0")]
+    assert record.provenance["suite_commit"].endswith("+dirty")
+    assert record.foreign_code.startswith("edited code at ")
+    views = _views(tmp_path / "results")
+    official_row = next(r for r in views["closed-form@paper"].rows if r.method == "random")
+    assert official_row.studies == 1 and official_row.standing == "incomplete" and not official_row.ranked
+    [edited_view] = [v for pid, v in views.items() if "edited code at" in pid]
+    assert {r.standing for r in edited_view.rows} == {"baseline on other code", "other code"}
+    assert all(not r.ranked for r in edited_view.rows)
+
+
+def test_recorded_code_is_the_suites_only_from_its_history_or_its_checkout(tmp_path):
+    import subprocess
+
+    from hpobench_rl_cl.provenance import SUITE_ROOT, SuiteCode, code_fingerprint, git_commit
+
+    suite, head = SuiteCode(), git_commit().removesuffix("+dirty")
+    assert suite.foreign({"suite_commit": git_commit(), "code_fingerprint": code_fingerprint()}) is None
+    assert suite.foreign({"suite_commit": head, "code_fingerprint": code_fingerprint(SUITE_ROOT, head)}) is None
+    assert suite.foreign({"suite_commit": head}) is None, "recorded before fingerprints: its commit is all there is"
+    fork = _copy_of_the_suite(tmp_path / "fork")
+    edited = fork / "hpobench_rl_cl" / "runner" / "study.py"
+    edited.write_text(edited.read_text() + "\n# committed in a fork\n")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "edit"], cwd=fork, check=True)
+    forked = {"suite_commit": git_commit(fork), "code_fingerprint": code_fingerprint(fork)}
+    assert not forked["suite_commit"].endswith("+dirty")
+    assert suite.foreign(forked).startswith("code from outside this repository's history")
+    added = {"suite_commit": head, "code_fingerprint": code_fingerprint(fork)}  # e.g. an untracked module imported
+    assert suite.foreign(added) == f"edited code at {head[:7]}"
+    assert suite.foreign({"suite_commit": "unknown", "code_fingerprint": None}).startswith("code unchecked")
+
+
+def test_removing_the_dirty_mark_or_the_fingerprint_from_an_export_is_refused(study, tmp_path):
+    _, summary = study
+    path = tmp_path / "results" / "rl" / f"{summary['study_id']}.summary.json"
+    original = path.read_text()
+    for edit in (lambda p: p.update(suite_commit=p["suite_commit"].removesuffix("+dirty") + "0"),
+                 lambda p: p.pop("code_fingerprint")):
+        meta = json.loads(original)
+        edit(meta["provenance"])
+        path.write_text(json.dumps(meta))
+        with pytest.raises(UserError, match="its rows, summary or recorded code differ"):
+            collect(tmp_path / "results")
+
+
+def test_resuming_a_study_on_other_code_is_refused_until_it_finished(tmp_path):
+    """Start on committed code, stop, edit, resume: the trials would mix both codes under one commit."""
+    from hpobench_rl_cl.store.sqlite_store import ResultStore
+
+    started = {"suite_commit": "a" * 40, "code_fingerprint": "1" * 64}
+    identity = dict(family="rl", protocol_name="closed-form", scale="paper", protocol_hash="h", protocol_content={},
+                    optimizer="random", hpo_seed=0)
+    store = ResultStore(tmp_path / "runs")
+    assert store.open_study("s", **identity, provenance=started) is False
+    with pytest.raises(StoreError, match="started on other code"):
+        store.open_study("s", **identity, provenance={"suite_commit": "a" * 40 + "+dirty", "code_fingerprint": "2" * 64})
+    assert store.open_study("s", **identity, provenance=dict(started)) is True
+    store.save_summary("s", {"done": True})
+    assert store.open_study("s", **identity, provenance={"suite_commit": "b" * 40, "code_fingerprint": "3" * 64})

@@ -20,6 +20,7 @@ import pandas as pd
 from ..errors import UserError
 from ..protocol.common import HELD_OUT_PHASES, content_hash
 from ..protocol.official import official_entry
+from ..provenance import SuiteCode
 from ..store.export import EXPORT_COLUMNS
 from ..store.integrity import study_digest, trial_digest
 
@@ -45,12 +46,24 @@ class StudyRecord:
     #: digests of the study's finished runs with different outcomes, in the order the study log has
     #: them (a study run again, e.g. from an empty store, adds one); the export is the last
     finished_runs: tuple[str, ...] = ()
+    #: Why the code the study recorded is not this suite's (see :class:`~hpobench_rl_cl.provenance.SuiteCode`),
+    #: e.g. "edited code at 5eb4d99"; None when it is. Set by :func:`collect`.
+    foreign_code: str | None = None
 
     @property
     def official(self) -> dict[str, Any] | None:
-        """The official entry of this study's (name, scale, hash), None for a modified protocol."""
+        """The official entry of this study's (name, scale, hash), None for a modified protocol or a
+        study whose code is not the suite's."""
         first = self.trials.iloc[0]
-        return official_entry(str(first["protocol"]), str(first["scale"]), str(first["protocol_hash"]))
+        entry = official_entry(str(first["protocol"]), str(first["scale"]), str(first["protocol_hash"]))
+        return None if self.foreign_code else entry
+
+    @property
+    def unofficial_reason(self) -> str | None:
+        """What keeps the study out of its official benchmark: its code, or its protocol; None if nothing."""
+        if self.foreign_code:
+            return self.foreign_code
+        return None if self.official else f"modified protocol {str(self.trials['protocol_hash'].iloc[0])[:8]}"
 
     @property
     def run_length(self) -> int:
@@ -60,10 +73,10 @@ class StudyRecord:
     @property
     def protocol_id(self) -> str:
         """``name@scale`` for an official benchmark; a modified protocol (another hash under a
-        shipped or unknown name) is its own, labelled entry."""
+        shipped or unknown name) or code that is not the suite's makes its own, labelled entry."""
         first = self.trials.iloc[0]
-        name = f"{first['protocol']}@{first['scale']}"
-        return name if self.official else f"{name} (modified protocol {str(first['protocol_hash'])[:8]})"
+        name, reason = f"{first['protocol']}@{first['scale']}", self.unofficial_reason
+        return f"{name} ({reason})" if reason else name
 
 
 @dataclass
@@ -145,17 +158,18 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _check_digest(path: Path, study_id: str, trials: pd.DataFrame, summary: dict[str, Any], digest: Any) -> None:
-    """A finished study's export carries the digest the store logged when it finished; rows or a
-    summary edited after that no longer match it."""
+def _check_digest(path: Path, study_id: str, trials: pd.DataFrame, summary: dict[str, Any],
+                  provenance: dict[str, Any], digest: Any) -> None:
+    """A finished study's export carries the digest the store logged when it finished; rows, a
+    summary or a recorded code edited after that no longer match it."""
     if not isinstance(digest, str):
         _fail(path, f"study {study_id} finished but its export carries no digest: export it again from its store")
     first = trials.iloc[0]
     recomputed = study_digest(study_id, str(first["protocol_hash"]), str(first["optimizer"]), int(first["hpo_seed"]),
-                              [trial_digest(row) for row in trials.to_dict("records")], summary)
+                              [trial_digest(row) for row in trials.to_dict("records")], summary, provenance)
     if recomputed != digest:
-        _fail(path, f"study {study_id}: its rows or summary differ from the digest logged when it finished "
-                    "(the export was edited)")
+        _fail(path, f"study {study_id}: its rows, summary or recorded code differ from the digest logged when "
+                    "it finished (the export was edited)")
 
 
 def finished_runs(results_dir: Path, study_id: str) -> tuple[str, ...]:
@@ -190,7 +204,7 @@ def read_study(csv_path: Path, family: str) -> StudyRecord:
             _fail(summary_path, f"lacks the {key!r} object")
     runs: tuple[str, ...] = ()
     if summary is not None:
-        _check_digest(summary_path, study_id, trials, summary, meta.get("digest"))
+        _check_digest(summary_path, study_id, trials, summary, meta["provenance"], meta.get("digest"))
         runs = finished_runs(csv_path.parent.parent, study_id)
         if not runs or runs[-1] != meta["digest"]:
             _fail(summary_path, f"study {study_id} is not the last finished run that study_log.csv beside "
@@ -239,6 +253,9 @@ def collect(results_dir: str | Path, *, reproductions: bool = True) -> Results:
     # Comparisons and reproduction tables are views of the studies: built again from them, not read.
     from .reproductions import check_comparison, checked_reproduction
 
+    suite = SuiteCode()
+    for study in studies:
+        study.foreign_code = suite.foreign(study.provenance)
     by_id = {study.study_id: study for study in studies}
     for path, comparison in comparisons:
         check_comparison(path, comparison, by_id)

@@ -45,8 +45,9 @@ class MethodRow:
     wall_s: float
     studies: int
     rank: float = 0.0
-    #: Tools: "complete", "incomplete" (not every HPO seed 0..hpo_runs-1) or "modified protocol";
-    #: baselines: "baseline" or "user-declared baseline". Only complete entries and baselines rank.
+    #: Tools: "complete", "incomplete" (not every HPO seed 0..hpo_runs-1), "modified protocol" or
+    #: "other code" (not the suite's: edited, or from outside its history); baselines: "baseline",
+    #: "user-declared baseline" or "baseline on other code". Only complete entries and baselines rank.
     standing: str = "baseline"
 
     @property
@@ -187,11 +188,12 @@ def baseline_versions(by_study: list[tuple[StudyRecord, pd.DataFrame]]) -> list[
     return sorted(versions, key=lambda v: (-len(v.studies), v.studies))
 
 
-def _standing(official: dict[str, Any] | None, hpo_seeds: list[int]) -> str:
+def _standing(study: StudyRecord, hpo_seeds: list[int]) -> str:
     """A tool's entry is complete when it has every run its official protocol asks for (HPO seeds
     0..hpo_runs-1); its statistics pool every run present, so dropping a bad run leaves it incomplete."""
+    official = study.official
     if official is None:
-        return "modified protocol"
+        return "other code" if study.foreign_code else "modified protocol"
     return "complete" if set(range(int(official["hpo_runs"]))) <= set(hpo_seeds) else "incomplete"
 
 
@@ -211,7 +213,8 @@ def protocol_views(results: Results) -> list[ProtocolView]:
             hand = baseline_per_seed([trials for _, trials in hand_by_study])
             hand_tuning = pd.concat([s.trials[(s.trials["phase"] == "user") & (s.trials["role"] == HAND_TUNED)]
                                      for s in studies])
-            declared = "baseline" if official else "user-declared baseline"
+            declared = ("baseline" if official else "baseline on other code" if studies[0].foreign_code
+                        else "user-declared baseline")
             rows.append(_row(family, protocol_id, env, HAND_TUNED, hand["score"].to_numpy(),
                              tuning_score=float(hand_tuning["score"].mean()) if len(hand_tuning) else None,
                              budget_full_runs=None, budget_given=None, budget_units=None, budget_unit="",
@@ -246,7 +249,7 @@ def protocol_views(results: Results) -> list[ProtocolView]:
                 budget_units=float(np.mean([b.get("tuning_units", 0) for b in budgets])),
                 budget_unit=str(budgets[0].get("unit", "")),
                 wall_s=float(np.mean([s["time"]["tuning_wall_s"] + s["time"]["held_out_wall_s"] for s in summaries])),
-                studies=len(tool_studies), standing=_standing(official, [s["hpo_seed"] for s in summaries])))
+                studies=len(tool_studies), standing=_standing(studies[0], [s["hpo_seed"] for s in summaries])))
             points += [{"method": tool, "seed": int(r.seed), "score": r.score} for r in test.itertuples()]
             incumbents += [{"study": s.study_id, "optimizer": tool, "hpo_seed": s.summary["hpo_seed"],
                             **s.summary["incumbent"]} for s in tool_studies]
@@ -359,9 +362,9 @@ def normalized_iqm(view: ProtocolView, row: MethodRow) -> tuple[float, float, fl
 
 
 def family_matrix(views: list[ProtocolView], family: str) -> FamilyMatrix:
-    """Every official benchmark of ``family`` (no modified protocol) against every method that ran on
-    one; the average rank counts ranked entries only."""
-    shown = [v for v in views if v.family == family and "modified protocol" not in v.protocol_id]
+    """Every official benchmark of ``family`` (no modified protocol, no study on other code) against
+    every method that ran on one; the average rank counts ranked entries only."""
+    shown = [v for v in views if v.family == family and v.studies[0].official is not None]
     found = {r.method for v in shown for r in v.rows}
     methods = [m for m in METHOD_ORDER if m in found] + sorted(found - set(METHOD_ORDER))
     ranks: dict[str, list[float]] = defaultdict(list)

@@ -101,6 +101,8 @@ def protocol_page(view: ProtocolView, figures: dict[str, str], csv_links: list[t
         finished = datetime.datetime.fromtimestamp(float(study.trials["finished_at"].max()), datetime.timezone.utc)
         provenance.append({
             "study_id": study.study_id, "commit": meta.get("suite_commit", "unknown"),
+            "code": study.foreign_code or ("the suite's (its fingerprint checked)" if "code_fingerprint" in meta
+                                           else "recorded before code fingerprints: its commit only"),
             "protocol_hash": study.trials["protocol_hash"].iloc[0],
             "seeds": json.dumps(study.protocol.get("seeds", {})),
             "hardware": f"{hardware(meta)} · {meta.get('platform', '')}",

@@ -3,8 +3,9 @@
 Every stored trial gets a digest of the fields that decide what a study selects and reports (which
 phase, role, configuration, seed, budget, score, status, and the audit mark); the store logs it in
 its append-only study log as the trial is written. A finished study's digest covers its identity,
-its trials' digests and its summary. The same functions run on the store's rows and on the exported
-CSV and summary, so an export can be checked without the store.
+its trials' digests, its summary and the code it recorded (commit and fingerprint). The same
+functions run on the store's rows and on the exported CSV and summary, so an export can be checked
+without the store.
 
 These are checksums, not signatures: they catch an edited row, a deleted held-out trial, a changed
 audit mark or score, not a forger who recomputes them. ``hpobench-rl-cl verify`` (retraining stored
@@ -45,7 +46,19 @@ def trial_digest(row: Mapping[str, Any]) -> str:
                  for f in TRIAL_FIELDS])
 
 
+def recorded_code(provenance: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The code a study recorded (commit and fingerprint), which its digest covers; None for a study
+    recorded before fingerprints, whose digest did not. Deleting the fingerprint or the commit's
+    ``+dirty`` from an export changes the digest."""
+    if "code_fingerprint" not in provenance:
+        return None
+    return {"suite_commit": provenance.get("suite_commit"), "code_fingerprint": provenance["code_fingerprint"]}
+
+
 def study_digest(study_id: str, protocol_hash: str, optimizer: str, hpo_seed: int, trial_digests: Iterable[str],
-                 summary: Mapping[str, Any] | None) -> str:
-    """The digest of a finished study: identity, every trial (in any order) and the summary."""
-    return _sha([study_id, protocol_hash, optimizer, int(hpo_seed), sorted(trial_digests), summary])
+                 summary: Mapping[str, Any] | None, provenance: Mapping[str, Any]) -> str:
+    """The digest of a finished study: identity, every trial (in any order), the summary and the
+    recorded code."""
+    code = recorded_code(provenance)
+    return _sha([study_id, protocol_hash, optimizer, int(hpo_seed), sorted(trial_digests), summary,
+                 *([code] if code is not None else [])])

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 from ..errors import SealError, StoreError
 from ..protocol.common import HELD_OUT_PHASES as _HELD_OUT_BY_FAMILY
 from ..trainers.base import TrialResult
-from .integrity import study_digest, trial_digest
+from .integrity import recorded_code, study_digest, trial_digest
 
 DEFAULT_STORE_DIR = Path("runs")
 DB_NAME = "hpobench.sqlite"
@@ -200,6 +200,13 @@ class ResultStore:
                         f"{row['hpo_seed']}, not {optimizer} with HPO seed {hpo_seed}: choose another --study-name"
                     )
                 self._verify(db, study_id)
+                started_on, now = recorded_code(json.loads(row["provenance_json"])), recorded_code(provenance)
+                if row["summary_json"] is None and started_on and now and started_on != now:
+                    raise StoreError(
+                        f"study {study_id!r} in {self.path} started on other code (commit "
+                        f"{started_on['suite_commit']}) than this checkout's ({now['suite_commit']}); resuming would "
+                        "mix trials of both: check that code out again, or use another --store or --study-name"
+                    )
                 self._log(db, study_id, "resumed")
                 return True
             db.execute(
@@ -264,7 +271,7 @@ class ResultStore:
         rows = db.execute("SELECT * FROM trials WHERE study_id = ?", (study_id,)).fetchall()
         summary = json.loads(study["summary_json"]) if study["summary_json"] else None
         return study_digest(study_id, study["protocol_hash"], study["optimizer"], study["hpo_seed"],
-                            [trial_digest(dict(r)) for r in rows], summary)
+                            [trial_digest(dict(r)) for r in rows], summary, json.loads(study["provenance_json"]))
 
     def _verify(self, db: sqlite3.Connection, study_id: str) -> None:
         where = f"study {study_id!r} in {self.path}"
