@@ -93,18 +93,23 @@ class SuiteCode:
         self.history = set(history.split()) if history else set()
         self._at: dict[str, str | None] = {}
 
-    def foreign(self, provenance: dict[str, Any]) -> str | None:
+    def foreign(self, provenance: dict[str, Any], accepted_before_checks: bool = False) -> str | None:
         """Why the code ``provenance`` records is not the suite's, or None when it is. A study
-        recorded before fingerprints (no ``code_fingerprint`` key) has only its commit to go by, and
-        its ``+dirty`` may be no more than an edited results file: it counts."""
+        recorded before fingerprints (no ``code_fingerprint`` key) has only its commit to go by; its
+        ``+dirty`` then meant any uncommitted file (a results log too), so such a study counts only
+        when it is one of the exports ``accepted_before_checks``."""
+        commit = str(provenance.get("suite_commit", "unknown"))
+        clean = commit.removesuffix("+dirty")
         if "code_fingerprint" not in provenance:
-            return None
-        fingerprint, commit = provenance["code_fingerprint"], str(provenance.get("suite_commit", "unknown"))
+            if commit.endswith("+dirty") and not accepted_before_checks:
+                return f"edited code at {clean[:7]}"
+            return None if clean in self.history or accepted_before_checks else \
+                f"code from outside this repository's history {clean[:7]}"
+        fingerprint = provenance["code_fingerprint"]
         if fingerprint is None:
             return "code unchecked: not run from a git checkout"
         if fingerprint == self.current:
             return None
-        clean = commit.removesuffix("+dirty")
         if clean in self.history:
             if clean not in self._at:
                 self._at[clean] = code_fingerprint(self.root, clean)

@@ -169,6 +169,18 @@ def test_the_front_page_matrix_of_the_committed_results(committed):
 
 
 @pytest.mark.slow
+def test_every_committed_study_ran_the_suites_code_and_the_exceptions_are_current(committed):
+    """No committed study is on edited code or a commit outside the history, and every export accepted
+    as it was before the checks existed is still there with the digest it was accepted with."""
+    from hpobench_rl_cl.analysis.results import ACCEPTED_BEFORE_CHECKS
+
+    results, _ = committed
+    assert [s.study_id for s in results.studies if s.foreign_code] == []
+    accepted = {s.study_id for s in results.studies if s.accepted_before_checks}
+    assert accepted == set(ACCEPTED_BEFORE_CHECKS), "drop entries whose export was replaced or removed"
+
+
+@pytest.mark.slow
 def test_the_committed_cl_comparison_covers_every_glyph_strategy_at_full_epochs(committed):
     """The committed glyphs-halves quick runs (both HPO runs of random search): every one of the 14
     strategies is a CL benchmark where the hand-tuned baseline and random search's complete entry

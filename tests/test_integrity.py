@@ -361,6 +361,8 @@ def test_recorded_code_is_the_suites_only_from_its_history_or_its_checkout(tmp_p
     assert suite.foreign({"suite_commit": git_commit(), "code_fingerprint": code_fingerprint()}) is None
     assert suite.foreign({"suite_commit": head, "code_fingerprint": code_fingerprint(SUITE_ROOT, head)}) is None
     assert suite.foreign({"suite_commit": head}) is None, "recorded before fingerprints: its commit is all there is"
+    assert suite.foreign({"suite_commit": head + "+dirty"}) == f"edited code at {head[:7]}"
+    assert suite.foreign({"suite_commit": head + "+dirty"}, accepted_before_checks=True) is None
     fork = _copy_of_the_suite(tmp_path / "fork")
     edited = fork / "hpobench_rl_cl" / "runner" / "study.py"
     edited.write_text(edited.read_text() + "\n# committed in a fork\n")
@@ -400,3 +402,17 @@ def test_resuming_a_study_on_other_code_is_refused_until_it_finished(tmp_path):
     assert store.open_study("s", **identity, provenance=dict(started)) is True
     store.save_summary("s", {"done": True})
     assert store.open_study("s", **identity, provenance={"suite_commit": "b" * 40, "code_fingerprint": "3" * 64})
+
+
+def test_an_edited_user_run_export_is_refused(study, tmp_path):
+    """Exports without a summary (user runs, published incumbents) carry the digest logged at export."""
+    path, _ = study
+    api.train_config(path, {"learning_rate": 0.9, "width": 32}, scale="paper", seeds=[0], workers=1,
+                     store=tmp_path / "runs", results=tmp_path / "results", progress=False)
+    collect(tmp_path / "results")
+    csv = tmp_path / "results" / "rl" / "closed-form-paper-user.csv"
+    frame = pd.read_csv(csv)
+    frame["score"] += 50
+    frame.to_csv(csv, index=False)
+    with pytest.raises(UserError, match="study closed-form-paper-user: its rows, summary or recorded code differ"):
+        collect(tmp_path / "results")

@@ -49,6 +49,8 @@ class StudyRecord:
     #: Why the code the study recorded is not this suite's (see :class:`~hpobench_rl_cl.provenance.SuiteCode`),
     #: e.g. "edited code at 5eb4d99"; None when it is. Set by :func:`collect`.
     foreign_code: str | None = None
+    #: Listed in :data:`ACCEPTED_BEFORE_CHECKS`, with the digest it has.
+    accepted_before_checks: bool = False
 
     @property
     def official(self) -> dict[str, Any] | None:
@@ -158,29 +160,45 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _check_digest(path: Path, study_id: str, trials: pd.DataFrame, summary: dict[str, Any],
-                  provenance: dict[str, Any], digest: Any) -> None:
-    """A finished study's export carries the digest the store logged when it finished; rows, a
-    summary or a recorded code edited after that no longer match it."""
-    if not isinstance(digest, str):
-        _fail(path, f"study {study_id} finished but its export carries no digest: export it again from its store")
+#: Exports committed before the suite could check them, accepted as they were (study id -> digest):
+#: studies whose ``+dirty`` predates code fingerprints, and exports without a summary from before
+#: those were digested. The file's "why" says more; an export not listed gets every check.
+ACCEPTED_BEFORE_CHECKS: dict[str, str] = json.loads(
+    (Path(__file__).resolve().parents[1] / "accepted_before_checks.json").read_text())["studies"]
+
+
+def export_digest(study_id: str, trials: pd.DataFrame, summary: dict[str, Any] | None,
+                  provenance: dict[str, Any]) -> str:
+    """The digest of an export as it is: what the store logged for it, unless it was edited."""
     first = trials.iloc[0]
-    recomputed = study_digest(study_id, str(first["protocol_hash"]), str(first["optimizer"]), int(first["hpo_seed"]),
-                              [trial_digest(row) for row in trials.to_dict("records")], summary, provenance)
-    if recomputed != digest:
-        _fail(path, f"study {study_id}: its rows, summary or recorded code differ from the digest logged when "
-                    "it finished (the export was edited)")
+    return study_digest(study_id, str(first["protocol_hash"]), str(first["optimizer"]), int(first["hpo_seed"]),
+                        [trial_digest(row) for row in trials.to_dict("records")], summary, provenance)
 
 
-def finished_runs(results_dir: Path, study_id: str) -> tuple[str, ...]:
-    """The distinct digests ``results_dir/study_log.csv`` logged for ``study_id`` finishing, oldest first."""
+def logged_digests(results_dir: Path, study_id: str, event: str = "finished") -> tuple[str, ...]:
+    """The distinct digests ``results_dir/study_log.csv`` logged for ``study_id`` at ``event``
+    (finished; exported, for a study without a summary), oldest first."""
     path = results_dir / "study_log.csv"
     if not path.is_file():
         return ()
     log = pd.read_csv(path, float_precision="round_trip", dtype={"digest": str})
-    finished = log[(log["study_id"] == study_id) & (log["event"] == "finished")].sort_values("at", kind="stable")
-    # Ordered by each digest's last finish: a run repeating an earlier outcome makes that one the last.
-    return tuple(reversed(dict.fromkeys(reversed(list(finished["digest"])))))
+    logged = log[(log["study_id"] == study_id) & (log["event"] == event)].sort_values("at", kind="stable")
+    # Ordered by each digest's last entry: a run repeating an earlier outcome makes that one the last.
+    return tuple(reversed(dict.fromkeys(reversed(list(logged["digest"])))))
+
+
+def _check_logged(path: Path, study_id: str, digest: Any, recomputed: str, logged: tuple[str, ...], event: str) -> None:
+    """The export carries the digest the store logged (when the study finished, or for a study
+    without a summary when it was exported): rows, a summary or a recorded code edited after that
+    no longer match it, and an earlier export put back is not the last one logged."""
+    if not isinstance(digest, str):
+        _fail(path, f"study {study_id}'s export carries no digest: export it again from its store")
+    if recomputed != digest:
+        _fail(path, f"study {study_id}: its rows, summary or recorded code differ from the digest logged when "
+                    f"it {event} (the export was edited)")
+    if not logged or logged[-1] != digest:
+        _fail(path, f"study {study_id} is not the last {event} run that study_log.csv beside {path.parent.name}/ "
+                    "logged for it (an earlier run's export put back, or the log edited)")
 
 
 def read_study(csv_path: Path, family: str) -> StudyRecord:
@@ -202,20 +220,19 @@ def read_study(csv_path: Path, family: str) -> StudyRecord:
     for key in ("provenance", "protocol"):
         if not isinstance(meta.get(key), dict):
             _fail(summary_path, f"lacks the {key!r} object")
-    runs: tuple[str, ...] = ()
-    if summary is not None:
-        _check_digest(summary_path, study_id, trials, summary, meta["provenance"], meta.get("digest"))
-        runs = finished_runs(csv_path.parent.parent, study_id)
-        if not runs or runs[-1] != meta["digest"]:
-            _fail(summary_path, f"study {study_id} is not the last finished run that study_log.csv beside "
-                                f"{csv_path.parent.name}/ logged for it (an earlier run's export put back, or the log edited)")
+    recomputed = export_digest(study_id, trials, summary, meta["provenance"])
+    accepted_before_checks = ACCEPTED_BEFORE_CHECKS.get(study_id) == recomputed
+    event = "finished" if summary is not None else "exported"
+    runs = logged_digests(csv_path.parent.parent, study_id, event)
+    if summary is not None or not accepted_before_checks:
+        _check_logged(summary_path, study_id, meta.get("digest"), recomputed, runs, event)
     if content_hash(meta["protocol"]) != str(trials["protocol_hash"].iloc[0]):
         _fail(summary_path, f"its protocol does not hash to its rows' protocol_hash {trials['protocol_hash'].iloc[0]} "
                             "(the protocol was edited)")
     verification_path = csv_path.with_name(f"{study_id}.verification.json")
     verification = _read_json(verification_path) if verification_path.is_file() else None
     return StudyRecord(family, study_id, csv_path, trials, summary, meta["provenance"], meta["protocol"], verification,
-                       runs)
+                       runs if summary is not None else (), accepted_before_checks=accepted_before_checks)
 
 
 def finished_summary(csv_path: Path, protocol_hash: str) -> dict[str, Any] | None:
@@ -255,7 +272,7 @@ def collect(results_dir: str | Path, *, reproductions: bool = True) -> Results:
 
     suite = SuiteCode()
     for study in studies:
-        study.foreign_code = suite.foreign(study.provenance)
+        study.foreign_code = suite.foreign(study.provenance, study.accepted_before_checks)
     by_id = {study.study_id: study for study in studies}
     for path, comparison in comparisons:
         check_comparison(path, comparison, by_id)

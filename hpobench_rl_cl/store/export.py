@@ -76,7 +76,7 @@ def export_study(store: ResultStore, study_id: str, results_dir: str | Path = DE
     frame.to_parquet(paths[1], index=False)
     paths[2].write_text(json.dumps({
         "summary": json.loads(study["summary_json"]) if study["summary_json"] else None,
-        "digest": store.finished_digest(study_id),
+        "digest": store.finished_digest(study_id) if study["summary_json"] else store.log_export(study_id),
         "log": store.log(study_id),
         "provenance": json.loads(study["provenance_json"]),
         "protocol": json.loads(study["protocol_json"]),

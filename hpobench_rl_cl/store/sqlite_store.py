@@ -80,7 +80,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS sealed_held_out_seed ON trials (study_id, role
 CREATE TABLE IF NOT EXISTS study_log (
     entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
     study_id TEXT NOT NULL,
-    event TEXT NOT NULL,  -- started | resumed | trial | finished
+    event TEXT NOT NULL,  -- started | resumed | trial | finished | exported (a study without a summary)
     at REAL NOT NULL,
     protocol_hash TEXT NOT NULL,
     optimizer TEXT NOT NULL,
@@ -237,6 +237,15 @@ class ResultStore:
             db.execute("UPDATE studies SET summary_json = ? WHERE study_id = ?", (json.dumps(summary), study_id))
             digest = self._study_digest(db, study_id)
             self._log(db, study_id, "finished", digest=digest)
+            return digest
+
+    def log_export(self, study_id: str) -> str:
+        """An open-ended study (user runs, published incumbents: no summary, never finished) is
+        exported: log the digest of its rows as they are now (returned), for the export to carry."""
+        with self._transaction() as db:
+            self._verify(db, study_id)
+            digest = self._study_digest(db, study_id)
+            self._log(db, study_id, "exported", digest=digest)
             return digest
 
     def verify(self, study_id: str) -> None:
