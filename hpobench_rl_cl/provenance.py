@@ -84,13 +84,17 @@ class SuiteCode:
     """This checkout's code and its history: what a study's recorded code must be to count as the
     suite's. A study counts when its code fingerprint is this checkout's code or the code of its
     recorded commit, and that commit is in the history of HEAD. Code edited and run without a commit,
-    or a commit the history lacks (another branch, a fork), makes the study its own entry."""
+    or a commit the history lacks (another branch, a fork), makes the study its own entry. A shallow
+    clone cannot tell a commit it lacks from a fork's: a study recorded before fingerprints counts
+    there by its commit's clean mark, a later one only by its fingerprint."""
 
     def __init__(self, root: Path = SUITE_ROOT) -> None:
         self.root = root
         self.current = code_fingerprint(root)
         history = _git(root, "rev-list", "HEAD")
         self.history = set(history.split()) if history else set()
+        #: False in a shallow clone (CI's checkouts often are): a commit it lacks may still be the suite's.
+        self.complete_history = bool(history) and _git(root, "rev-parse", "--is-shallow-repository") == "false\n"
         self._at: dict[str, str | None] = {}
 
     def foreign(self, provenance: dict[str, Any], accepted_before_checks: bool = False) -> str | None:
@@ -103,8 +107,9 @@ class SuiteCode:
         if "code_fingerprint" not in provenance:
             if commit.endswith("+dirty") and not accepted_before_checks:
                 return f"edited code at {clean[:7]}"
-            return None if clean in self.history or accepted_before_checks else \
-                f"code from outside this repository's history {clean[:7]}"
+            if clean in self.history or accepted_before_checks or not self.complete_history:
+                return None
+            return f"code from outside this repository's history {clean[:7]}"
         fingerprint = provenance["code_fingerprint"]
         if fingerprint is None:
             return "code unchecked: not run from a git checkout"
@@ -116,6 +121,8 @@ class SuiteCode:
             if self._at[clean] == fingerprint:
                 return None
         elif not commit.endswith("+dirty"):
+            if not self.complete_history:
+                return f"code unchecked: commit {clean[:7]} is not in this shallow clone"
             return f"code from outside this repository's history {clean[:7]}"
         return f"edited code at {clean[:7]}"
 

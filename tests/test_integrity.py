@@ -353,26 +353,48 @@ def test_a_study_run_on_edited_code_is_kept_out_of_the_official_entry(closed_for
 
 
 def test_recorded_code_is_the_suites_only_from_its_history_or_its_checkout(tmp_path):
+    """A throw-away suite with two commits, a fork of it, and a shallow clone of it."""
     import subprocess
 
-    from hpobench_rl_cl.provenance import SUITE_ROOT, SuiteCode, code_fingerprint, git_commit
+    from hpobench_rl_cl.provenance import SuiteCode, code_fingerprint, git_commit
 
-    suite, head = SuiteCode(), git_commit().removesuffix("+dirty")
-    assert suite.foreign({"suite_commit": git_commit(), "code_fingerprint": code_fingerprint()}) is None
-    assert suite.foreign({"suite_commit": head, "code_fingerprint": code_fingerprint(SUITE_ROOT, head)}) is None
+    def git(where, *args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=where, check=True,
+                       capture_output=True)
+
+    def edit(where, line):
+        module = where / "hpobench_rl_cl" / "runner" / "study.py"
+        module.write_text(module.read_text() + f"\n# {line}\n")
+
+    repo = _copy_of_the_suite(tmp_path / "suite")
+    first = {"suite_commit": git_commit(repo), "code_fingerprint": code_fingerprint(repo)}
+    edit(repo, "a second commit")
+    git(repo, "commit", "-qam", "second")
+    head = git_commit(repo)
+    suite = SuiteCode(repo)
+    assert suite.complete_history
+    assert suite.foreign(first) is None, "an earlier commit's code, unedited"
+    assert suite.foreign({"suite_commit": head, "code_fingerprint": code_fingerprint(repo)}) is None
     assert suite.foreign({"suite_commit": head}) is None, "recorded before fingerprints: its commit is all there is"
     assert suite.foreign({"suite_commit": head + "+dirty"}) == f"edited code at {head[:7]}"
     assert suite.foreign({"suite_commit": head + "+dirty"}, accepted_before_checks=True) is None
+    edit(repo, "not committed")
+    edited = {"suite_commit": git_commit(repo), "code_fingerprint": code_fingerprint(repo)}
+    assert edited["suite_commit"] == head + "+dirty" and suite.foreign(edited) == f"edited code at {head[:7]}"
+    added = {"suite_commit": first["suite_commit"], "code_fingerprint": code_fingerprint(repo)}  # e.g. an untracked module
+    assert suite.foreign(added) == f"edited code at {first['suite_commit'][:7]}"
     fork = _copy_of_the_suite(tmp_path / "fork")
-    edited = fork / "hpobench_rl_cl" / "runner" / "study.py"
-    edited.write_text(edited.read_text() + "\n# committed in a fork\n")
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "edit"], cwd=fork, check=True)
+    edit(fork, "committed in a fork")
+    git(fork, "commit", "-qam", "edit")
     forked = {"suite_commit": git_commit(fork), "code_fingerprint": code_fingerprint(fork)}
-    assert not forked["suite_commit"].endswith("+dirty")
     assert suite.foreign(forked).startswith("code from outside this repository's history")
-    added = {"suite_commit": head, "code_fingerprint": code_fingerprint(fork)}  # e.g. an untracked module imported
-    assert suite.foreign(added) == f"edited code at {head[:7]}"
+    assert suite.foreign({"suite_commit": forked["suite_commit"]}).startswith("code from outside")
     assert suite.foreign({"suite_commit": "unknown", "code_fingerprint": None}).startswith("code unchecked")
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(tmp_path / "shallow"))
+    shallow = SuiteCode(tmp_path / "shallow")
+    assert not shallow.complete_history
+    assert shallow.foreign({"suite_commit": first["suite_commit"]}) is None
+    assert shallow.foreign(first) == f"code unchecked: commit {first['suite_commit'][:7]} is not in this shallow clone"
 
 
 def test_removing_the_dirty_mark_or_the_fingerprint_from_an_export_is_refused(study, tmp_path):
