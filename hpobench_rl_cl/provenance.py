@@ -164,8 +164,8 @@ def machine() -> dict[str, Any]:
 
 def collect() -> dict[str, Any]:
     """A study's provenance, taken in the driver (light: it loads no training library)."""
-    return {"suite_commit": git_commit(), "code_fingerprint": code_fingerprint(), "packages": package_versions(), "python": sys.version.split()[0],
-            **machine()}
+    return {"suite_commit": git_commit(), "code_fingerprint": code_fingerprint(), "packages": package_versions(),
+            "python": sys.version.split()[0], **machine()}
 
 
 def hardware(provenance: dict[str, Any]) -> str:
