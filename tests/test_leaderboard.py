@@ -16,9 +16,8 @@ import pytest
 from hpobench_rl_cl import api, cli
 from hpobench_rl_cl.leaderboard import build
 from hpobench_rl_cl.leaderboard import plots
-from hpobench_rl_cl.analysis.results import collect
+from hpobench_rl_cl.analysis.results import collect, export_digest
 from hpobench_rl_cl.analysis.tables import protocol_views
-from hpobench_rl_cl.store.integrity import study_digest, trial_digest
 
 from conftest import FIXTURES, TINY
 
@@ -54,9 +53,7 @@ def _with_hostile_tool_name(results: Path, target: Path) -> Path:
     meta["summary"]["optimizer"] = HOSTILE
     # A study run by a tool of that name would carry a digest over these rows: recompute it as the store would.
     back = pd.read_csv(csv, float_precision="round_trip")
-    meta["digest"] = study_digest(meta["summary"]["study_id"], str(back["protocol_hash"].iloc[0]), HOSTILE,
-                                  int(back["hpo_seed"].iloc[0]), [trial_digest(r) for r in back.to_dict("records")],
-                                  meta["summary"])
+    meta["digest"] = export_digest(meta["summary"]["study_id"], back, meta["summary"], meta["provenance"])
     summary_path.write_text(json.dumps(meta))
     log_path = target / "study_log.csv"
     log = pd.read_csv(log_path, float_precision="round_trip")

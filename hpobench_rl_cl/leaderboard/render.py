@@ -102,6 +102,8 @@ def protocol_page(view: ProtocolView, figures: dict[str, str], csv_links: list[t
         provenance.append({
             "study_id": study.study_id, "commit": meta.get("suite_commit", "unknown"),
             "code": study.foreign_code or ("the suite's (its fingerprint checked)" if "code_fingerprint" in meta
+                                           else "recorded before code fingerprints: accepted as committed "
+                                                "(accepted_before_checks.json)" if study.accepted_before_checks
                                            else "recorded before code fingerprints: its commit only"),
             "protocol_hash": study.trials["protocol_hash"].iloc[0],
             "seeds": json.dumps(study.protocol.get("seeds", {})),
