@@ -162,10 +162,14 @@ def machine() -> dict[str, Any]:
             "math_env": {k: os.environ[k] for k in _MATH_ENV if k in os.environ}}
 
 
+def code() -> dict[str, Any]:
+    """The suite's code as a study records it: the commit and the code's fingerprint."""
+    return {"suite_commit": git_commit(), "code_fingerprint": code_fingerprint()}
+
+
 def collect() -> dict[str, Any]:
     """A study's provenance, taken in the driver (light: it loads no training library)."""
-    return {"suite_commit": git_commit(), "code_fingerprint": code_fingerprint(), "packages": package_versions(),
-            "python": sys.version.split()[0], **machine()}
+    return {**code(), "packages": package_versions(), "python": sys.version.split()[0], **machine()}
 
 
 def hardware(provenance: dict[str, Any]) -> str:

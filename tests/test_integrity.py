@@ -317,14 +317,48 @@ def _copy_of_the_suite(destination):
     return destination
 
 
-def test_a_study_run_on_edited_code_is_kept_out_of_the_official_entry(closed_form_is_official, tmp_path):
-    """Edit the code, run a study without committing, put its export in place of the genuine run's:
-    it becomes its own unranked entry, and the official one is left incomplete."""
+_CLI_WITH_CLOSED_FORM = """
+import sys
+from pathlib import Path
+
+import closed_form
+from hpobench_rl_cl import cli
+from hpobench_rl_cl.trainers.base import BACKENDS
+
+
+class EditingBackend(closed_form.ClosedFormBackend):
+    \"\"\"Edits the checkout's code while the study trains.\"\"\"
+
+    def train_batch(self, spec, trials):
+        module = Path("hpobench_rl_cl/runner/study.py")
+        if "# edited while it ran" not in module.read_text():
+            module.write_text(module.read_text() + "\\n# edited while it ran\\n")
+        return super().train_batch(spec, trials)
+
+
+BACKENDS.add("closed-form", EditingBackend if sys.argv[1] == "edit-while-running" else closed_form.ClosedFormBackend)
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def _run_in(checkout, protocol, store, results, edit_while_running=False):
+    """``hpobench-rl-cl run`` of the closed-form protocol with the code of ``checkout``."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
+    mode = "edit-while-running" if edit_while_running else "plain"
+    return subprocess.run(
+        [sys.executable, "-c", _CLI_WITH_CLOSED_FORM, mode, "run", protocol, "--scale", "paper", "--workers", "1",
+         "--store", str(store), "--results", str(results), "--no-progress"],
+        cwd=checkout, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), str(Path(__file__).parent)])})
+
+
+def test_a_study_run_on_edited_code_is_kept_out_of_the_official_entry(closed_form_is_official, tmp_path):
+    """Edit the code, run a study without committing, put its export in place of the genuine run's:
+    it becomes its own unranked entry, and the official one is left incomplete."""
     kwargs = dict(scale="paper", workers=1, store=tmp_path / "runs", results=tmp_path / "results", progress=False)
     for hpo_seed in (0, 1):
         api.run_study(closed_form_is_official, hpo_seed=hpo_seed, **kwargs)
@@ -332,14 +366,7 @@ def test_a_study_run_on_edited_code_is_kept_out_of_the_official_entry(closed_for
     fork = _copy_of_the_suite(tmp_path / "fork")
     edited = fork / "hpobench_rl_cl" / "runner" / "study.py"
     edited.write_text(edited.read_text() + "\n# a change that helps the incumbent\n")
-    run = ("import sys, closed_form; from hpobench_rl_cl.trainers.base import BACKENDS; "
-           "BACKENDS.add('closed-form', closed_form.ClosedFormBackend); from hpobench_rl_cl import cli; "
-           "sys.exit(cli.main(sys.argv[1:]))")
-    done = subprocess.run(
-        [sys.executable, "-c", run, "run", closed_form_is_official, "--scale", "paper", "--workers", "1",
-         "--store", str(tmp_path / "fork-runs"), "--results", str(tmp_path / "results"), "--no-progress"],
-        cwd=fork, capture_output=True, text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(fork), str(Path(__file__).parent)])})
+    done = _run_in(fork, closed_form_is_official, tmp_path / "fork-runs", tmp_path / "results")
     assert done.returncode == 0, done.stderr
     [record] = [s for s in collect(tmp_path / "results").studies if s.study_id.endswith("random-s0")]
     assert record.provenance["suite_commit"].endswith("+dirty")
@@ -411,7 +438,8 @@ def test_removing_the_dirty_mark_or_the_fingerprint_from_an_export_is_refused(st
 
 
 def test_resuming_a_study_on_other_code_is_refused_until_it_finished(tmp_path):
-    """Start on committed code, stop, edit, resume: the trials would mix both codes under one commit."""
+    """Start on committed code, stop, edit, resume: the trials would mix both codes under one commit.
+    A commit of results alone (same code) resumes."""
     from hpobench_rl_cl.store.sqlite_store import ResultStore
 
     started = {"suite_commit": "a" * 40, "code_fingerprint": "1" * 64}
@@ -419,11 +447,33 @@ def test_resuming_a_study_on_other_code_is_refused_until_it_finished(tmp_path):
                     optimizer="random", hpo_seed=0)
     store = ResultStore(tmp_path / "runs")
     assert store.open_study("s", **identity, provenance=started) is False
-    with pytest.raises(StoreError, match="started on other code"):
+    with pytest.raises(StoreError, match="resuming it would mix trials of both"):
         store.open_study("s", **identity, provenance={"suite_commit": "a" * 40 + "+dirty", "code_fingerprint": "2" * 64})
-    assert store.open_study("s", **identity, provenance=dict(started)) is True
-    store.save_summary("s", {"done": True})
-    assert store.open_study("s", **identity, provenance={"suite_commit": "b" * 40, "code_fingerprint": "3" * 64})
+    assert store.open_study("s", **identity, provenance={"suite_commit": "b" * 40, "code_fingerprint": "1" * 64})
+    with pytest.raises(StoreError, match="finishing it would mix trials of both"):
+        store.save_summary("s", {"done": True}, {"suite_commit": "a" * 40, "code_fingerprint": "2" * 64})
+    store.save_summary("s", {"done": True}, dict(started))
+    assert store.open_study("s", **identity, provenance={"suite_commit": "c" * 40, "code_fingerprint": "3" * 64})
+
+
+def test_a_study_whose_code_is_edited_while_it_runs_does_not_finish(closed_form_is_official, tmp_path):
+    """The code is edited between the study's start and its end (workers import modules as they go):
+    it ends with one line and no export, keeps every trial, and finishes once that code is back."""
+    fork = _copy_of_the_suite(tmp_path / "fork")
+    module = fork / "hpobench_rl_cl" / "runner" / "study.py"
+    original = module.read_text()
+    done = _run_in(fork, closed_form_is_official, tmp_path / "runs", tmp_path / "results", edit_while_running=True)
+    assert done.returncode == 2 and "finishing it would mix trials of both" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not list((tmp_path / "results").glob("rl/*.csv"))
+    with sqlite3.connect(tmp_path / "runs" / "hpobench.sqlite") as db:
+        stored = db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+    assert stored > 0
+    module.write_text(original)
+    done = _run_in(fork, closed_form_is_official, tmp_path / "runs", tmp_path / "results")
+    assert done.returncode == 0, done.stderr
+    [record] = collect(tmp_path / "results").studies
+    assert record.foreign_code is None, "the code it started on is this checkout's"
 
 
 def test_an_edited_user_run_export_is_refused(study, tmp_path):

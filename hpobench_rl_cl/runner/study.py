@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import provenance
 from ..analysis.stats import iqm
 from ..errors import SealError, UserError, first_line
 from ..optimizers import OPTIMIZERS, Budget, Optimizer, Proposal
@@ -304,5 +305,5 @@ class Study:
                 "cpu_s": float(sum(r.cpu_s for r in tuning_results + held_out_results)),
             },
         }
-        self.store.save_summary(self.study_id, summary)
+        self.store.save_summary(self.study_id, summary, provenance.code())
         return summary

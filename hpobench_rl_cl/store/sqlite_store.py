@@ -200,13 +200,8 @@ class ResultStore:
                         f"{row['hpo_seed']}, not {optimizer} with HPO seed {hpo_seed}: choose another --study-name"
                     )
                 self._verify(db, study_id)
-                started_on, now = recorded_code(json.loads(row["provenance_json"])), recorded_code(provenance)
-                if row["summary_json"] is None and started_on and now and started_on != now:
-                    raise StoreError(
-                        f"study {study_id!r} in {self.path} started on other code (commit "
-                        f"{started_on['suite_commit']}) than this checkout's ({now['suite_commit']}); resuming would "
-                        "mix trials of both: check that code out again, or use another --store or --study-name"
-                    )
+                if row["summary_json"] is None:
+                    self._refuse_other_code(row, provenance, "resuming")
                 self._log(db, study_id, "resumed")
                 return True
             db.execute(
@@ -230,10 +225,15 @@ class ResultStore:
     def study_ids(self) -> list[str]:
         return [r[0] for r in self._connection.execute("SELECT study_id FROM studies ORDER BY created_at")]
 
-    def save_summary(self, study_id: str, summary: dict[str, Any]) -> str:
-        """Finish the study: store its summary and log the study's digest (returned)."""
+    def save_summary(self, study_id: str, summary: dict[str, Any], code: dict[str, Any] | None = None) -> str:
+        """Finish the study: store its summary and log the study's digest (returned). With ``code``
+        (the checkout's, :func:`~hpobench_rl_cl.provenance.code`), refuse when it is not the code
+        the study started on: it changed while the study ran."""
         with self._transaction() as db:
             self._verify(db, study_id)
+            if code is not None:
+                self._refuse_other_code(db.execute("SELECT * FROM studies WHERE study_id = ?", (study_id,)).fetchone(),
+                                        code, "finishing")
             db.execute("UPDATE studies SET summary_json = ? WHERE study_id = ?", (json.dumps(summary), study_id))
             digest = self._study_digest(db, study_id)
             self._log(db, study_id, "finished", digest=digest)
@@ -273,6 +273,17 @@ class ResultStore:
         db.execute("INSERT INTO study_log (study_id, event, at, protocol_hash, optimizer, hpo_seed, trial_id, digest) "
                    "VALUES (?,?,?,?,?,?,?,?)", (study_id, event, time.time(), study["protocol_hash"],
                                                 study["optimizer"], study["hpo_seed"], trial_id, digest))
+
+    def _refuse_other_code(self, study: sqlite3.Row, code: dict[str, Any], doing: str) -> None:
+        """A study's trials are of the code it started on (its fingerprint; a commit of results
+        alone changes nothing): resuming or finishing it on other code would mix two codes."""
+        started_on, now = recorded_code(json.loads(study["provenance_json"])), recorded_code(code)
+        if started_on and now and started_on["code_fingerprint"] != now["code_fingerprint"]:
+            raise StoreError(
+                f"study {study['study_id']!r} in {self.path} started on the code of commit {started_on['suite_commit']} "
+                f"and the checkout now has other code ({now['suite_commit']}): {doing} it would mix trials of both; "
+                "put that code back, or use another --store or --study-name"
+            )
 
     @staticmethod
     def _study_digest(db: sqlite3.Connection, study_id: str) -> str:
