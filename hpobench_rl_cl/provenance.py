@@ -48,10 +48,17 @@ def _git(root: Path, *args: str, stdin: str | None = None) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def _is_checkout(root: Path) -> bool:
+    """Whether ``root`` is the top of a git checkout (not a folder inside another project's, such
+    as an installed copy in a virtual environment there)."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    return top is not None and Path(top.strip()).resolve() == root.resolve()
+
+
 def git_commit(root: Path = SUITE_ROOT) -> str:
     """The suite's commit (with ``+dirty`` for uncommitted changes to :data:`CODE_PATHS`), or
-    ``unknown`` outside a checkout."""
-    commit = _git(root, "rev-parse", "HEAD")
+    ``unknown`` outside a checkout of the suite."""
+    commit = _git(root, "rev-parse", "HEAD") if _is_checkout(root) else None
     if commit is None:
         return "unknown"
     dirty = _git(root, "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
@@ -66,6 +73,8 @@ def code_fingerprint(root: Path = SUITE_ROOT, commit: str | None = None) -> str 
     """A hash of the code (:data:`CODE_PATHS`: each file's path and git blob id), as it is on disk
     (tracked files and the untracked ones git does not ignore: an added module counts) or, given
     ``commit``, as that commit has it. None outside a checkout or for a commit it does not hold."""
+    if not _is_checkout(root):
+        return None
     if commit is not None:
         listing = _git(root, "ls-tree", "-r", "-z", commit, "--", *CODE_PATHS)
         if listing is None:

@@ -298,8 +298,9 @@ def test_verify_refuses_a_protocol_whose_hash_differs(study, tmp_path):
         verify(summary["study_id"], store=tmp_path / "runs", protocol_file=str(other))
 
 
-def _copy_of_the_suite(destination):
-    """A throw-away checkout of the suite's code as it is on disk, with its own one-commit history."""
+def _copy_of_the_suite(destination, checkout=True):
+    """A copy of the suite's code as it is on disk: a throw-away checkout with its own one-commit
+    history, or (``checkout=False``) plain files, as an installed copy is."""
     import shutil
     import subprocess
 
@@ -311,7 +312,7 @@ def _copy_of_the_suite(destination):
         if (SUITE_ROOT / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(SUITE_ROOT / name, destination / name)
-    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "a fork"]):
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "a fork"]) if checkout else ():
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=destination, check=True,
                        capture_output=True)
     return destination
@@ -417,6 +418,12 @@ def test_recorded_code_is_the_suites_only_from_its_history_or_its_checkout(tmp_p
     assert suite.foreign(forked).startswith("code from outside this repository's history")
     assert suite.foreign({"suite_commit": forked["suite_commit"]}).startswith("code from outside")
     assert suite.foreign({"suite_commit": "unknown", "code_fingerprint": None}).startswith("code unchecked")
+    installed = _copy_of_the_suite(tmp_path / "project" / "venv" / "site-packages", checkout=False)
+    (tmp_path / "project" / ".gitignore").write_text("venv/\n")
+    git(tmp_path / "project", "init", "-q")
+    git(tmp_path / "project", "add", ".gitignore")
+    git(tmp_path / "project", "commit", "-qm", "a project that installed the suite in its virtual environment")
+    assert git_commit(installed) == "unknown" and code_fingerprint(installed) is None
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(tmp_path / "shallow"))
     shallow = SuiteCode(tmp_path / "shallow")
     assert not shallow.complete_history
