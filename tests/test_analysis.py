@@ -129,9 +129,10 @@ def committed():
 
 @pytest.mark.slow
 def test_the_front_page_matrix_of_the_committed_results(committed):
-    """The committed full-length jax studies: one row per benchmark, the baseline first, each cell the
+    """The committed full-length studies: one row per benchmark, the baseline first, each cell the
     normalized test IQM; on ppo-cartpole-jax all seven tools have both HPO runs of the quick scale (all
-    rank), on dqn-cartpole-jax every tool's two each (all below hand-tuned); on
+    rank), on dqn-cartpole-jax and on SB3's dqn-cartpole every tool's two each (all below hand-tuned,
+    on both backends); on
     ppo-acrobot-jax (the rl-paper quick reproduction) random search's, SMAC's, TPE's, DEHB's, SMAC-MF's,
     PBT's and PB2's two runs each rank beside the paper's published incumbents, all below hand-tuned,
     and the single-seed-tuned variant's one run stays unranked."""
@@ -151,6 +152,10 @@ def test_the_front_page_matrix_of_the_committed_results(committed):
     assert all(dqn[tool].row.standing == "complete" and dqn[tool].row.ranked for tool in dqn_tools)
     assert all(dqn[tool].normalized[2] < dqn["hand-tuned"].normalized[1] for tool in dqn_tools), \
         "no incumbent from the paper's DQN space comes near rl-zoo3's DQN in 5e4 steps"
+    sb3_dqn = benchmarks["dqn-cartpole@quick"]
+    assert all(sb3_dqn[tool].row.standing == "complete" and sb3_dqn[tool].row.ranked for tool in dqn_tools)
+    assert all(sb3_dqn[tool].normalized[2] < sb3_dqn["hand-tuned"].normalized[1] for tool in dqn_tools), \
+        "the same on SB3's DQN"
     acrobot = benchmarks["ppo-acrobot-jax@quick"]
     acrobot_tools = ("random", "smac", "tpe", "dehb", "smac-mf", "pbt", "pb2")
     assert all(acrobot[tool].row.standing == "complete" and acrobot[tool].row.ranked for tool in acrobot_tools)
