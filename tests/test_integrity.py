@@ -298,6 +298,13 @@ def test_verify_refuses_a_protocol_whose_hash_differs(study, tmp_path):
         verify(summary["study_id"], store=tmp_path / "runs", protocol_file=str(other))
 
 
+def _git(where, *args):
+    import subprocess
+
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=where, check=True,
+                   capture_output=True)
+
+
 def _copy_of_the_suite(destination, checkout=True):
     """A copy of the suite's code as it is on disk: a throw-away checkout with its own one-commit
     history, or (``checkout=False``) plain files, as an installed copy is."""
@@ -313,8 +320,7 @@ def _copy_of_the_suite(destination, checkout=True):
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(SUITE_ROOT / name, destination / name)
     for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "a fork"]) if checkout else ():
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=destination, check=True,
-                       capture_output=True)
+        _git(destination, *args)
     return destination
 
 
@@ -382,13 +388,7 @@ def test_a_study_run_on_edited_code_is_kept_out_of_the_official_entry(closed_for
 
 def test_recorded_code_is_the_suites_only_from_its_history_or_its_checkout(tmp_path):
     """A throw-away suite with two commits, a fork of it, and a shallow clone of it."""
-    import subprocess
-
     from hpobench_rl_cl.provenance import SuiteCode, code_fingerprint, git_commit
-
-    def git(where, *args):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=where, check=True,
-                       capture_output=True)
 
     def edit(where, line):
         module = where / "hpobench_rl_cl" / "runner" / "study.py"
@@ -397,7 +397,7 @@ def test_recorded_code_is_the_suites_only_from_its_history_or_its_checkout(tmp_p
     repo = _copy_of_the_suite(tmp_path / "suite")
     first = {"suite_commit": git_commit(repo), "code_fingerprint": code_fingerprint(repo)}
     edit(repo, "a second commit")
-    git(repo, "commit", "-qam", "second")
+    _git(repo, "commit", "-qam", "second")
     head = git_commit(repo)
     suite = SuiteCode(repo)
     assert suite.complete_history
@@ -413,18 +413,18 @@ def test_recorded_code_is_the_suites_only_from_its_history_or_its_checkout(tmp_p
     assert suite.foreign(added) == f"edited code at {first['suite_commit'][:7]}"
     fork = _copy_of_the_suite(tmp_path / "fork")
     edit(fork, "committed in a fork")
-    git(fork, "commit", "-qam", "edit")
+    _git(fork, "commit", "-qam", "edit")
     forked = {"suite_commit": git_commit(fork), "code_fingerprint": code_fingerprint(fork)}
     assert suite.foreign(forked).startswith("code from outside this repository's history")
     assert suite.foreign({"suite_commit": forked["suite_commit"]}).startswith("code from outside")
     assert suite.foreign({"suite_commit": "unknown", "code_fingerprint": None}).startswith("code unchecked")
     installed = _copy_of_the_suite(tmp_path / "project" / "venv" / "site-packages", checkout=False)
     (tmp_path / "project" / ".gitignore").write_text("venv/\n")
-    git(tmp_path / "project", "init", "-q")
-    git(tmp_path / "project", "add", ".gitignore")
-    git(tmp_path / "project", "commit", "-qm", "a project that installed the suite in its virtual environment")
+    _git(tmp_path / "project", "init", "-q")
+    _git(tmp_path / "project", "add", ".gitignore")
+    _git(tmp_path / "project", "commit", "-qm", "a project that installed the suite in its virtual environment")
     assert git_commit(installed) == "unknown" and code_fingerprint(installed) is None
-    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(tmp_path / "shallow"))
+    _git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(tmp_path / "shallow"))
     shallow = SuiteCode(tmp_path / "shallow")
     assert not shallow.complete_history
     assert shallow.foreign({"suite_commit": first["suite_commit"]}) is None
