@@ -57,6 +57,9 @@ def print_summary(summary: dict[str, Any]) -> None:
           f"{budget['crashed_trials']} crashed trials")
     declared = " (user-declared)" if summary["hand_tuned"].get("declared_by") == "user" else ""
     print(f"hand-tuned source: {summary['hand_tuned']['source']}{declared}")
+    if "trained_by" in summary["hand_tuned"]:
+        print(f"hand-tuned {held_out} trials: adopted from study {summary['hand_tuned']['trained_by']} "
+              "(same protocol, same code, same store)")
 
 
 def print_comparison(comparison: dict[str, Any]) -> None:

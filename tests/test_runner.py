@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import pytest
 from closed_form import PROTOCOL, ClosedFormBackend, score
 
-from hpobench_rl_cl import api
+from hpobench_rl_cl import api, provenance
 from hpobench_rl_cl.errors import BackendError, SealError, UserError
 from hpobench_rl_cl.optimizers import OPTIMIZERS, Optimizer, Proposal
 from hpobench_rl_cl.protocol import read_protocol
 from hpobench_rl_cl.runner.session import Session
+from hpobench_rl_cl.runner.verify import verify
 from hpobench_rl_cl.store.sqlite_store import ResultStore
 from hpobench_rl_cl.trainers.base import BACKENDS
 
@@ -167,3 +171,49 @@ def test_an_interrupted_study_resumes_to_the_uninterrupted_result_without_retrai
     retrained = sum(len(call) for call in ClosedFormBackend.calls[before_resume:])
     assert resumed == {**uninterrupted, "time": resumed["time"]}
     assert stored + retrained == len(ResultStore(tmp_path / "b" / "runs").trials())
+
+
+def _run_seed(protocol_file, tmp_path, hpo_seed):
+    return api.run_study(protocol_file, scale="paper", hpo_seed=hpo_seed, workers=1, store=tmp_path / "runs",
+                         results=tmp_path / "results", progress=False)
+
+
+def _held_out(study_id, tmp_path, role):
+    return [t for t in ResultStore(tmp_path / "runs").trials(study_id) if t["phase"] == "test" and t["role"] == role]
+
+
+def test_a_second_study_adopts_the_hand_tuned_test_trials_of_the_first_and_verify_retrains_them(protocol_file, tmp_path):
+    first = _run_seed(protocol_file, tmp_path, 0)
+    calls = len(ClosedFormBackend.calls)
+    second = _run_seed(protocol_file, tmp_path, 1)
+    trained = [t for call in ClosedFormBackend.calls[calls:] for t in call]
+    assert not any(t.config == {"learning_rate": 0.5, "width": 16} for t in trained)
+    adopted = _held_out(second["study_id"], tmp_path, "hand-tuned")
+    assert [(t["seed"], t["score"]) for t in adopted] == \
+        [(t["seed"], t["score"]) for t in _held_out(first["study_id"], tmp_path, "hand-tuned")]
+    assert {json.loads(t["notes_json"])["adopted_from"] for t in adopted} == {first["study_id"]}
+    assert second["hand_tuned"]["trained_by"] == first["study_id"] and "trained_by" not in first["hand_tuned"]
+    assert second["held_out"]["hand-tuned"] == first["held_out"]["hand-tuned"]
+    report = verify(second["study_id"], store=tmp_path / "runs", sample=3, protocol_file=protocol_file)
+    assert report["all_identical"] and {r["role"] for r in report["trials"] if r["phase"] == "test"} >= {"hand-tuned"}
+
+
+def test_hand_tuned_trials_are_never_adopted_from_other_code(protocol_file, tmp_path, monkeypatch):
+    _run_seed(protocol_file, tmp_path, 0)
+    monkeypatch.setattr(provenance, "code_fingerprint", lambda *args, **kwargs: "f" * 64)
+    calls = len(ClosedFormBackend.calls)
+    second = _run_seed(protocol_file, tmp_path, 1)
+    trained = [t for call in ClosedFormBackend.calls[calls:] for t in call]
+    assert sum(t.config == {"learning_rate": 0.5, "width": 16} for t in trained) == 3
+    assert "trained_by" not in second["hand_tuned"]
+
+
+def test_hand_tuned_trials_are_never_adopted_from_an_edited_store(protocol_file, tmp_path):
+    first = _run_seed(protocol_file, tmp_path, 0)
+    with sqlite3.connect(tmp_path / "runs" / "hpobench.sqlite") as db:
+        db.execute("DROP TRIGGER trials_never_change")
+        db.execute("UPDATE trials SET score = 99.0 WHERE study_id = ? AND role = 'hand-tuned'", (first["study_id"],))
+    second = _run_seed(protocol_file, tmp_path, 1)
+    assert "trained_by" not in second["hand_tuned"]
+    assert [t["score"] for t in _held_out(second["study_id"], tmp_path, "hand-tuned")] == \
+        [score({"learning_rate": 0.5}, seed, 1000) for seed in (5, 6, 7)]

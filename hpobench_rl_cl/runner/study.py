@@ -266,10 +266,12 @@ class Study:
                             f"{first_line(tuning_crashes[0].error)}")
         incumbent = self.select_incumbent(candidates)
         hand_tuned, hand_tuned_source = protocol.hand_tuned_run_config()
+        adopted_from = self.store.adopt_held_out(self.study_id, "hand-tuned", config_hash(hand_tuned),
+                                                 protocol.held_out_seeds, protocol.full_fidelity)
         held_out = self.train_roles({"incumbent": incumbent.run_config, "hand-tuned": hand_tuned},
                                     protocol.held_out_seeds)
         tuning_results = [r for c in candidates for r in c.results.values()]
-        held_out_results = [r for role in held_out.values() for r in role.values()]
+        held_out_results = [r for role in held_out.values() for r in role.values() if "adopted_from" not in r.notes]
         summary = {
             "study_id": self.study_id,
             "family": protocol.family,
@@ -287,7 +289,8 @@ class Study:
                 "candidate_index": incumbent.index,
             },
             "hand_tuned": {"config": hand_tuned, "source": hand_tuned_source,
-                           "declared_by": hand_tuned_declared_by(protocol)},
+                           "declared_by": hand_tuned_declared_by(protocol),
+                           **({"trained_by": adopted_from} if adopted_from else {})},
             "held_out": {role: score_summary([by_seed[s].score for s in protocol.held_out_seeds])
                          for role, by_seed in held_out.items()},
             "budget": {

@@ -25,7 +25,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from ..errors import SealError, StoreError
 from ..protocol.common import HELD_OUT_PHASES as _HELD_OUT_BY_FAMILY
@@ -354,6 +354,52 @@ class ResultStore:
                 row = db.execute("SELECT * FROM trials WHERE trial_id = ?", (cursor.lastrowid,)).fetchone()
                 self._log(db, key.study_id, "trial", trial_id=row["trial_id"], digest=trial_digest(dict(row)))
 
+    def adopt_held_out(self, study_id: str, role: str, config_hash: str, seeds: Sequence[int], budget: int) -> str | None:
+        """Copy into ``study_id`` the held-out trials of ``role`` on every one of ``seeds`` from an
+        earlier finished study in this store that ran the same protocol (hash) on the same code
+        (fingerprint), so a baseline that no HPO tool chooses is trained once per store, not once per
+        study. The source must pass :meth:`verify`, hold the trials whole (every seed, ``ok``, whole
+        backend calls, so ``verify`` of the copies retrains them in their recorded call) and not be
+        an adopter itself. The copies keep every field and add ``adopted_from`` to their notes.
+        Returns the source study's id, or None when none qualifies (the trials are then trained)."""
+        target = self.study(study_id)
+        code = recorded_code(json.loads(target["provenance_json"]))
+        if code is None:
+            return None
+        phase = _HELD_OUT_BY_FAMILY[target["family"]]
+        held = ("SELECT * FROM trials WHERE study_id = ? AND phase = ? AND role = ? AND audit = 0 AND config_hash = ? "
+                "AND budget = ? ORDER BY trial_id")
+        already = [json.loads(r["notes_json"]).get("adopted_from")
+                   for r in self._connection.execute(held, (study_id, phase, role, config_hash, budget))]
+        if already:  # a resumed study keeps what it adopted or trained
+            return already[0] if all(already) else None
+        for source in self._connection.execute(
+                "SELECT * FROM studies WHERE protocol_hash = ? AND study_id != ? AND summary_json IS NOT NULL "
+                "ORDER BY created_at", (target["protocol_hash"], study_id)).fetchall():
+            if recorded_code(json.loads(source["provenance_json"])) != code:
+                continue
+            rows = self._connection.execute(held, (source["study_id"], phase, role, config_hash, budget)).fetchall()
+            notes = [json.loads(r["notes_json"]) for r in rows]
+            if (sorted(r["seed"] for r in rows) != sorted(seeds) or any(r["status"] != "ok" for r in rows)
+                    or any("adopted_from" in n for n in notes) or not _whole_calls(notes)):
+                continue
+            try:
+                self.verify(source["study_id"])
+            except StoreError:
+                continue
+            with self._transaction() as db:
+                for row, note in zip(rows, notes):
+                    copy = {**dict(row), "study_id": study_id, "finished_at": time.time(),
+                            "notes_json": json.dumps({**note, "adopted_from": source["study_id"]})}
+                    del copy["trial_id"]
+                    cursor = db.execute(f"INSERT OR IGNORE INTO trials ({', '.join(copy)}) "
+                                        f"VALUES ({', '.join('?' * len(copy))})", tuple(copy.values()))
+                    if cursor.rowcount:
+                        stored = db.execute("SELECT * FROM trials WHERE trial_id = ?", (cursor.lastrowid,)).fetchone()
+                        self._log(db, study_id, "trial", trial_id=stored["trial_id"], digest=trial_digest(dict(stored)))
+            return source["study_id"]
+        return None
+
     def trials(self, study_id: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT t.*, s.protocol_name, s.scale, s.protocol_hash, s.optimizer, s.hpo_seed, s.family " \
                 "FROM trials t JOIN studies s USING (study_id)"
@@ -362,6 +408,20 @@ class ResultStore:
             query += " WHERE study_id = ?"
             args = (study_id,)
         return [dict(r) for r in self._connection.execute(query + " ORDER BY trial_id", args)]
+
+
+def _whole_calls(notes: list[dict[str, Any]]) -> bool:
+    """Whether trials (their notes, in stored order) are whole backend calls: each call's trials one
+    after the other in position order, as :mod:`~hpobench_rl_cl.runner.verify` reads a call back."""
+    index = 0
+    while index < len(notes):
+        layout = notes[index].get("batch", {})
+        count = layout.get("trials", layout.get("schedule_trials", 1)) if layout else 1
+        call = [n.get("batch", {}) for n in notes[index:index + count]]
+        if layout and call != [{**layout, "position": p} for p in range(count)]:
+            return False
+        index += count
+    return True
 
 
 def _result(row: sqlite3.Row) -> TrialResult:
