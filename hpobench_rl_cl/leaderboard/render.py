@@ -56,6 +56,13 @@ def verification_text(verification: dict[str, Any] | None) -> str:
             f"largest difference {verification['largest_difference']:.4g}")
 
 
+def _hand_tuned_source(hand_tuned: dict[str, Any]) -> str:
+    """Where the baseline's configuration comes from, and which study trained its held-out trials
+    when this study adopted them."""
+    source = hand_tuned.get("source", "–")
+    return f"{source} · held-out trials adopted from {hand_tuned['trained_by']}" if "trained_by" in hand_tuned else source
+
+
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.PackageLoader(__package__, "templates"), autoescape=True,
@@ -111,7 +118,7 @@ def protocol_page(view: ProtocolView, figures: dict[str, str], csv_links: list[t
             "verified": verification_text(study.verification), "finished": finished.strftime("%Y-%m-%d %H:%M UTC"),
             "runs": (f"{len(study.finished_runs)} with different outcomes (study_log.csv); this export is the last"
                      if len(study.finished_runs) > 1 else str(len(study.finished_runs) or "–")),
-            "hand_tuned_source": (summary.get("hand_tuned") or {}).get("source", "–"),
+            "hand_tuned_source": _hand_tuned_source(summary.get("hand_tuned") or {}),
             "packages": ", ".join(f"{k} {v}" for k, v in sorted(meta.get("packages", {}).items()))})
     return _render("protocol.html", depth=1, title=view.protocol_id, view=view, figures=figures, csv_links=csv_links,
                    audits=audits, provenance=provenance, **site)
