@@ -14,8 +14,8 @@ from hpobench_rl_cl.optimizers import OPTIMIZERS, Optimizer, Proposal
 from hpobench_rl_cl.protocol import read_protocol
 from hpobench_rl_cl.runner.session import Session
 from hpobench_rl_cl.runner.verify import verify
-from hpobench_rl_cl.store.sqlite_store import ResultStore
-from hpobench_rl_cl.trainers.base import BACKENDS
+from hpobench_rl_cl.store.sqlite_store import ResultStore, TrialKey
+from hpobench_rl_cl.trainers.base import BACKENDS, TrialResult
 
 BACKENDS.add("closed-form", ClosedFormBackend)
 
@@ -217,3 +217,22 @@ def test_hand_tuned_trials_are_never_adopted_from_an_edited_store(protocol_file,
     assert "trained_by" not in second["hand_tuned"]
     assert [t["score"] for t in _held_out(second["study_id"], tmp_path, "hand-tuned")] == \
         [score({"learning_rate": 0.5}, seed, 1000) for seed in (5, 6, 7)]
+
+
+
+def test_a_resumed_study_keeps_what_it_adopted_or_trained_and_never_mixes_the_two(protocol_file, tmp_path):
+    first = _run_seed(protocol_file, tmp_path, 0)
+    second = _run_seed(protocol_file, tmp_path, 1)
+    store = ResultStore(tmp_path / "runs")
+    own = _held_out(first["study_id"], tmp_path, "hand-tuned")
+    config_id = own[0]["config_hash"]
+    assert store.adopt_held_out(second["study_id"], "hand-tuned", config_id, (5, 6, 7), 1000) == first["study_id"]
+    assert len(_held_out(second["study_id"], tmp_path, "hand-tuned")) == 3
+    study = store.study(first["study_id"])
+    store.open_study("interrupted", family="rl", protocol_name=study["protocol_name"], scale=study["scale"],
+                     protocol_hash=study["protocol_hash"], protocol_content=json.loads(study["protocol_json"]),
+                     optimizer="random", hpo_seed=2, provenance=json.loads(study["provenance_json"]))
+    key = TrialKey("interrupted", "test", "hand-tuned", config_id, 5, 1000)
+    store.put(key, json.loads(own[0]["config_json"]), 1.0, TrialResult(-1.0, "ok", [], 0.0, 0.0), None)
+    assert store.adopt_held_out("interrupted", "hand-tuned", config_id, (5, 6, 7), 1000) is None
+    assert [(t["seed"], t["score"]) for t in store.trials("interrupted")] == [(5, -1.0)]
