@@ -26,7 +26,7 @@ import pandas as pd
 from .. import provenance
 from ..errors import UserError
 from ..protocol import BenchmarkProtocol, load_cl_suite, load_protocol
-from ..store.sqlite_store import ResultStore
+from ..store.sqlite_store import ResultStore, recorded_call
 from ..trainers.base import BACKENDS, Trial
 
 
@@ -77,13 +77,12 @@ def _call_of(trials: list[dict[str, Any]], index: int) -> range:
     """The indices of the stored trials of the call that trained ``trials[index]``, in position order
     (its notes' ``batch``: ``trials`` or ``schedule_trials``, and ``position``), or the trial alone
     when it trained alone or its call is not stored whole."""
-    layout = json.loads(trials[index]["notes_json"]).get("batch", {})
-    count, position = layout.get("trials", layout.get("schedule_trials", 1)), layout.get("position", 0)
+    count, position, layouts = recorded_call(json.loads(trials[index]["notes_json"]))
     call = range(index - position, index - position + count)
     if call.start < 0 or call.stop > len(trials):
         return range(index, index + 1)
     recorded = [{**json.loads(trials[i]["notes_json"]).get("batch", {}), "phase": trials[i]["phase"]} for i in call]
-    expected = [{**layout, "position": p, "phase": trials[index]["phase"]} for p in range(count)]
+    expected = [{**layout, "phase": trials[index]["phase"]} for layout in layouts]
     return call if recorded == expected else range(index, index + 1)
 
 

@@ -410,15 +410,21 @@ class ResultStore:
         return [dict(r) for r in self._connection.execute(query + " ORDER BY trial_id", args)]
 
 
+def recorded_call(notes: dict[str, Any]) -> tuple[int, int, list[dict[str, Any]]]:
+    """A trial's backend call as its notes' ``batch`` records it: (trials in the call, this trial's
+    position, the ``batch`` notes of the call's trials in position order); alone: (1, 0, [{}])."""
+    layout = notes.get("batch", {})
+    count = layout.get("trials", layout.get("schedule_trials", 1))
+    return count, layout.get("position", 0), [{**layout, "position": p} for p in range(count)] if layout else [{}]
+
+
 def _whole_calls(notes: list[dict[str, Any]]) -> bool:
     """Whether trials (their notes, in stored order) are whole backend calls: each call's trials one
     after the other in position order, as :mod:`~hpobench_rl_cl.runner.verify` reads a call back."""
     index = 0
     while index < len(notes):
-        layout = notes[index].get("batch", {})
-        count = layout.get("trials", layout.get("schedule_trials", 1)) if layout else 1
-        call = [n.get("batch", {}) for n in notes[index:index + count]]
-        if layout and call != [{**layout, "position": p} for p in range(count)]:
+        count, _, expected = recorded_call(notes[index])
+        if [n.get("batch", {}) for n in notes[index:index + count]] != expected:
             return False
         index += count
     return True
